@@ -1,0 +1,1 @@
+"""Training and evaluation of the SER model on RAVDESS (`python -m train --help`)."""

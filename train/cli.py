@@ -1,0 +1,136 @@
+"""`python -m train`: train on RAVDESS under a named protocol and write every artifact.
+
+Examples:
+    python -m train --data ../shared/data/ravdess --protocol emobox --fold all --output-dir runs/emobox
+    python -m train --protocol full --output-dir runs/release          # downloads the Zenodo archive
+    python -m train --data ./ravdess --protocol random --seeds 0 1 2 3 4 --output-dir runs/random
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ser import RAVDESS_EMOTIONS
+
+from . import data, plots
+from .train import Recipe, train_fold
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=None,
+                   help="RAVDESS folder (Actor_XX/*.wav|flac), a .zip path or URL, or a Hub dataset id "
+                        f"(default: the official archive, {data.ZENODO_URL})")
+    p.add_argument("--hub-columns", default="",
+                   help="for a Hub dataset: audio=COL,emotion=COL,actor=COL")
+    p.add_argument("--protocol", choices=data.PROTOCOLS, default="emobox",
+                   help="emobox: actor-disjoint EmoBox folds (headline); random: speaker-DEPENDENT 80/20 "
+                        "clip split, for comparison only; full: all actors, for a release model")
+    p.add_argument("--fold", default="all", help="emobox fold 1..6, or 'all' (default) for the 6-fold summary")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds to run (each a separate model)")
+    p.add_argument("--output-dir", type=Path, required=True)
+    classes = p.add_mutually_exclusive_group()
+    classes.add_argument("--classes", help=f"comma-separated subset of {','.join(RAVDESS_EMOTIONS)}")
+    classes.add_argument("--drop", help="comma-separated emotions to leave out, e.g. disgust")
+    defaults = Recipe()
+    p.add_argument("--epochs", type=int, default=defaults.epochs)
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    p.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    p.add_argument("--patience", type=int, default=defaults.patience, help="early-stopping patience in epochs")
+    p.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing)
+    p.add_argument("--no-class-weights", action="store_true")
+    for name in ("noise", "pitch", "stretch", "shift"):
+        p.add_argument(f"--no-{name}", action="store_true", help=f"turn off {name} augmentation")
+    p.add_argument("--augment-probability", type=float, default=defaults.augment_probability)
+    p.add_argument("--no-spec-augment", action="store_true")
+    p.add_argument("--model-config", default="",
+                   help="SERConfig overrides as JSON, e.g. '{\"features\": \"logmel\", \"pooling\": \"stats\"}'")
+    p.add_argument("--push-to-hub", metavar="USER/NAME", help="upload the trained model (protocol full) to the Hub")
+    p.add_argument("--private", action="store_true", help="create the Hub repository as private")
+    return p.parse_args(argv)
+
+
+def parse_mapping(text: str) -> dict:
+    pairs = [item.split("=", 1) for item in text.split(",") if item]
+    if any(len(pair) != 2 for pair in pairs):
+        raise SystemExit(f"--hub-columns must look like audio=COL,emotion=COL,actor=COL, got {text!r}")
+    return dict(pairs)
+
+
+def summarize(runs: dict[str, dict], output_dir: Path, protocol: str) -> dict:
+    """Mean and standard deviation over folds or seeds, the summed confusion matrix, and a markdown table."""
+    keys = ("unweighted_accuracy", "accuracy", "macro_f1")
+    summary = {"protocol": protocol, "runs": {name: {k: m[k] for k in keys} for name, m in runs.items()}}
+    for k in keys:
+        values = np.array([m[k] for m in runs.values()])
+        summary[k] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
+    first = next(iter(runs.values()))
+    labels = first["labels"]
+    matrix = np.sum([m["confusion_matrix"] for m in runs.values()], axis=0)
+    summary.update(labels=labels, confusion_matrix=matrix.tolist(), parameters=first["parameters"],
+                   train_seconds=float(sum(m["train_seconds"] for m in runs.values())))
+    (output_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    (output_dir / "summary.md").write_text(summary_table(summary))
+    plots.confusion_matrix(matrix, labels, output_dir / "confusion_matrix.png",
+                           title=f"{protocol}, summed over {len(runs)} runs")
+    return summary
+
+
+def summary_table(summary: dict) -> str:
+    rows = ["| run | UA | WA | macro-F1 |", "| --- | --- | --- | --- |"]
+    for name, m in summary["runs"].items():
+        rows.append(f"| {name} | {m['unweighted_accuracy']:.1%} | {m['accuracy']:.1%} | {m['macro_f1']:.1%} |")
+    ua, wa, f1 = (summary[k] for k in ("unweighted_accuracy", "accuracy", "macro_f1"))
+    rows.append(f"| **mean ± std** | **{ua['mean']:.1%} ± {ua['std']:.1%}** | {wa['mean']:.1%} ± {wa['std']:.1%} "
+                f"| {f1['mean']:.1%} ± {f1['std']:.1%} |")
+    return "\n".join(rows) + "\n"
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    recipe_kwargs = dict(
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience,
+        label_smoothing=args.label_smoothing, class_weights=not args.no_class_weights, noise=not args.no_noise,
+        pitch=not args.no_pitch, stretch=not args.no_stretch, shift=not args.no_shift,
+        augment_probability=args.augment_probability,
+        model={**(json.loads(args.model_config) if args.model_config else {}),
+               **({"spec_augment": False} if args.no_spec_augment else {})},
+    )
+    dataset = data.load_ravdess(args.data, hub_columns=parse_mapping(args.hub_columns))
+    id2label = dict(enumerate(RAVDESS_EMOTIONS))
+    if args.classes or args.drop:
+        chosen = (args.classes.split(",") if args.classes
+                  else [e for e in RAVDESS_EMOTIONS if e not in args.drop.split(",")])
+        dataset, id2label = data.select_classes(dataset, chosen)
+
+    if args.protocol == "emobox":
+        folds = sorted(data.EMOBOX_FOLDS) if args.fold == "all" else [int(args.fold)]
+        jobs = [(f"fold{f}_seed{s}" if len(args.seeds) > 1 else f"fold{f}", f, s) for f in folds for s in args.seeds]
+    else:
+        jobs = [(f"seed{s}", None, s) for s in args.seeds]
+
+    runs = {}
+    for name, fold, seed in jobs:
+        splits = data.split_dataset(dataset, args.protocol, fold=fold, seed=seed)
+        run_dir = args.output_dir / name if len(jobs) > 1 else args.output_dir
+        print(f"== {name}: " + ", ".join(f"{k} {len(v)} clips" for k, v in splits.items()), flush=True)
+        metrics = train_fold(splits, Recipe(seed=seed, **recipe_kwargs), run_dir, id2label)
+        print(f"== {name}: UA {metrics['unweighted_accuracy']:.3f} on {metrics['evaluated_on']}", flush=True)
+        runs[name] = metrics
+    if len(runs) > 1:
+        summary = summarize(runs, args.output_dir, args.protocol)
+        print(summary_table(summary))
+    if args.push_to_hub:
+        from ser.hub import push_model
+
+        if len(runs) != 1:
+            raise SystemExit("--push-to-hub uploads one model: train one fold or seed (e.g. --protocol full)")
+        run_dir = args.output_dir
+        url = push_model(run_dir / "model", args.push_to_hub, private=args.private, run_dir=run_dir)
+        print(f"pushed to {url}")
+    return runs

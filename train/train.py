@@ -1,0 +1,179 @@
+"""Train and evaluate one model: split -> normalization stats -> Trainer -> metrics and plots.
+
+Read top to bottom: `train_fold` is the whole path for one split; `main` runs one or all folds.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import evaluate
+import numpy as np
+import torch
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
+
+import ser
+from ser import SERConfig, SERForAudioClassification
+
+from . import data, plots
+
+METRICS_MODULE = str(Path(__file__).parent / "emotion_metrics")
+
+
+@dataclass
+class Recipe:
+    """Training settings that are not part of the model (those live in `SERConfig`)."""
+
+    epochs: int = 40
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-3
+    patience: int = 8
+    label_smoothing: float = 0.0
+    class_weights: bool = True
+    noise: bool = True
+    pitch: bool = True
+    stretch: bool = True
+    shift: bool = True
+    augment_probability: float = 0.3
+    seed: int = 0
+    model: dict = field(default_factory=dict)  # SERConfig overrides, e.g. {"features": "logmel"}
+
+
+def collate(rows):
+    """Zero-pad a list of {"input_values", "emotion"} rows into a batch."""
+    length = max(len(r["input_values"]) for r in rows)
+    batch = torch.zeros(len(rows), length)
+    for i, r in enumerate(rows):
+        batch[i, : len(r["input_values"])] = torch.as_tensor(np.asarray(r["input_values"], dtype=np.float32))
+    return {"input_values": batch, "labels": torch.tensor([r["emotion"] for r in rows])}
+
+
+@torch.no_grad()
+def fit_normalization(model: SERForAudioClassification, train: "datasets.Dataset", batch_size: int = 64) -> None:
+    """Per-coefficient mean and std of the front end's features over the (un-augmented) training split."""
+    total, total_sq, count = 0.0, 0.0, 0
+    for start in range(0, len(train), batch_size):
+        batch = collate(train.select(range(start, min(start + batch_size, len(train)))))["input_values"]
+        x = model.front_end.raw_features(batch).double()
+        total = total + x.sum(dim=(0, 3))
+        total_sq = total_sq + x.pow(2).sum(dim=(0, 3))
+        count += x.shape[0] * x.shape[3]
+    mean = total / count
+    model.front_end.set_normalization(mean.float(), (total_sq / count - mean.pow(2)).clamp_min(0).sqrt().float())
+
+
+class TrainAccuracy(TrainerCallback):
+    """Accuracy on the (augmented) training batches of each epoch, logged beside the loss."""
+
+    def __init__(self):
+        self.correct = self.seen = 0
+
+    def update(self, logits, labels):
+        self.correct += int((logits.argmax(-1) == labels).sum())
+        self.seen += len(labels)
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if self.seen:
+            state.log_history.append({"epoch": round(state.epoch), "train_accuracy": self.correct / self.seen})
+        self.correct = self.seen = 0
+
+
+def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str]) -> dict:
+    """Train on splits["train"], stop early on splits["validation"], report on splits["test"]
+    (or on validation when there is no test split, as under the `full` protocol)."""
+    set_seed(recipe.seed)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    config = SERConfig(id2label=id2label, **recipe.model)
+    model = SERForAudioClassification(config)
+    fit_normalization(model, splits["train"])
+
+    counts = np.bincount(splits["train"]["emotion"], minlength=config.num_labels)
+    weights = torch.tensor(len(counts) * counts.sum() / np.maximum(counts, 1) / len(counts) ** 2, dtype=torch.float32)
+    train_accuracy = TrainAccuracy()
+
+    def loss_fn(outputs, labels, num_items_in_batch=None):
+        train_accuracy.update(outputs.logits.detach(), labels)
+        return torch.nn.functional.cross_entropy(
+            outputs.logits, labels, weight=weights if recipe.class_weights else None,
+            label_smoothing=recipe.label_smoothing)
+
+    metric = evaluate.load(METRICS_MODULE)
+
+    def compute_metrics(prediction):
+        result = metric.compute(predictions=prediction.predictions.argmax(-1), references=prediction.label_ids,
+                                num_labels=config.num_labels)
+        return {k: result[k] for k in ("accuracy", "unweighted_accuracy", "macro_f1")}
+
+    augmenter = data.build_augmenter(recipe.noise, recipe.pitch, recipe.stretch, recipe.shift,
+                                     recipe.augment_probability)
+    args = TrainingArguments(
+        output_dir=str(output_dir / "checkpoints"),
+        num_train_epochs=recipe.epochs,
+        per_device_train_batch_size=recipe.batch_size,
+        per_device_eval_batch_size=64,
+        learning_rate=recipe.learning_rate,
+        weight_decay=recipe.weight_decay,
+        lr_scheduler_type="reduce_lr_on_plateau",
+        lr_scheduler_kwargs={"mode": "max", "factor": 0.5, "patience": max(1, recipe.patience // 3)},
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        logging_strategy="epoch",
+        load_best_model_at_end=True,
+        metric_for_best_model="unweighted_accuracy",
+        save_total_limit=1,
+        remove_unused_columns=False,
+        report_to=[],
+        seed=recipe.seed,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=data.with_augmentation(splits["train"], augmenter, config.sampling_rate),
+        eval_dataset=splits["validation"],
+        data_collator=collate,
+        compute_loss_func=loss_fn,
+        compute_metrics=compute_metrics,
+        callbacks=[EarlyStoppingCallback(recipe.patience), train_accuracy],
+    )
+    started = time.time()
+    trainer.train()
+    seconds = time.time() - started
+
+    model_dir = output_dir / "model"
+    trainer.save_model(str(model_dir))
+    ser.new_feature_extractor(config).save_pretrained(str(model_dir))
+    (model_dir / "training_args.bin").unlink(missing_ok=True)  # a pickle; the recipe is in metrics.json
+    shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
+
+    report_split = "test" if "test" in splits else "validation"
+    prediction = trainer.predict(splits[report_split])
+    result = metric.compute(predictions=prediction.predictions.argmax(-1), references=prediction.label_ids,
+                            num_labels=config.num_labels)
+    labels = [id2label[i] for i in range(config.num_labels)]
+    metrics = {
+        "evaluated_on": report_split,
+        "actors": {name: sorted(set(split["actor"])) for name, split in splits.items()},
+        "clips": {name: len(split) for name, split in splits.items()},
+        "labels": labels,
+        **result,
+        "per_class": {label: {"precision": result["precision"][i], "recall": result["recall"][i],
+                              "f1": result["f1"][i], "support": result["support"][i]} for i, label in enumerate(labels)},
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "train_seconds": round(seconds, 1),
+        "epochs_run": round(trainer.state.epoch),
+        "best_validation_unweighted_accuracy": trainer.state.best_metric,
+        "recipe": recipe.__dict__,
+    }
+    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (output_dir / "classification_report.txt").write_text(plots.classification_report(result, labels, report_split))
+    plots.confusion_matrix(np.asarray(result["confusion_matrix"]), labels, output_dir / "confusion_matrix.png",
+                           title=f"{report_split}: UA {result['unweighted_accuracy']:.1%}")
+    plots.learning_curves(trainer.state.log_history, output_dir / "learning_curves.png")
+    return metrics
