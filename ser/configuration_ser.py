@@ -15,9 +15,9 @@ class SERConfig(PreTrainedConfig):
     Args:
         sampling_rate (`int`, defaults to 16000):
             Rate of the waveform the model expects; the feature extractor and `ser.load_audio` resample to it.
-        window_seconds (`float`, defaults to 4.0):
+        window_seconds (`float`, defaults to 3.0):
             Fixed analysis window. Shorter input is zero-padded at the end, longer input is cropped.
-        trim_silence_db (`float` or `None`, defaults to `None`):
+        trim_silence_db (`float` or `None`, defaults to 35.0):
             If set, the window starts at the first frame whose energy is within this many dB of the
             clip's loudest frame, so leading silence does not use up the window.
         features (`str`, defaults to `"mfcc"`):
@@ -31,7 +31,7 @@ class SERConfig(PreTrainedConfig):
             `"cnn2d"`: 2-D CNN over the (coefficient x time) map.
             `"cnn1d"`: 1-D CNN over the time-averaged feature vector (the design most earlier RAVDESS
             projects used; kept as a baseline).
-        channels (`list[int]`, defaults to `[32, 64, 128, 128]`): output channels of each conv block.
+        channels (`list[int]`, defaults to `[16, 32, 64, 128]`): output channels of each conv block.
         kernel_size (`int`, defaults to 3): convolution kernel size.
         pooling (`str`, defaults to `"mean"`):
             How the CNN's frame sequence becomes one vector: `"mean"`, `"stats"` (mean and standard
@@ -50,8 +50,8 @@ class SERConfig(PreTrainedConfig):
     def __init__(
         self,
         sampling_rate=16000,
-        window_seconds=4.0,
-        trim_silence_db=None,
+        window_seconds=3.0,
+        trim_silence_db=35.0,
         features="mfcc",
         n_mfcc=40,
         n_mels=64,
@@ -59,7 +59,7 @@ class SERConfig(PreTrainedConfig):
         hop_length=160,
         deltas=True,
         encoder="cnn2d",
-        channels=(32, 64, 128, 128),
+        channels=(16, 32, 64, 128),
         kernel_size=3,
         pooling="mean",
         rnn_hidden_size=64,

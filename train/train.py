@@ -28,7 +28,7 @@ METRICS_MODULE = str(Path(__file__).parent / "emotion_metrics")
 class Recipe:
     """Training settings that are not part of the model (those live in `SERConfig`)."""
 
-    epochs: int = 40
+    epochs: int = 30
     batch_size: int = 32
     learning_rate: float = 1e-3
     weight_decay: float = 1e-3
@@ -49,8 +49,8 @@ def collate(rows):
     length = max(len(r["input_values"]) for r in rows)
     batch = torch.zeros(len(rows), length)
     for i, r in enumerate(rows):
-        batch[i, : len(r["input_values"])] = torch.as_tensor(np.asarray(r["input_values"], dtype=np.float32))
-    return {"input_values": batch, "labels": torch.tensor([r["emotion"] for r in rows])}
+        batch[i, : len(r["input_values"])] = torch.as_tensor(r["input_values"])
+    return {"input_values": batch, "labels": torch.tensor([int(r["emotion"]) for r in rows])}
 
 
 @torch.no_grad()
@@ -58,7 +58,8 @@ def fit_normalization(model: SERForAudioClassification, train: "datasets.Dataset
     """Per-coefficient mean and std of the front end's features over the (un-augmented) training split."""
     total, total_sq, count = 0.0, 0.0, 0
     for start in range(0, len(train), batch_size):
-        batch = collate(train.select(range(start, min(start + batch_size, len(train)))))["input_values"]
+        rows = data.as_arrays(train)[start: start + batch_size]
+        batch = collate([{"input_values": x, "emotion": 0} for x in rows["input_values"]])["input_values"]
         x = model.front_end.raw_features(batch).double()
         total = total + x.sum(dim=(0, 3))
         total_sq = total_sq + x.pow(2).sum(dim=(0, 3))
@@ -129,14 +130,14 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
         remove_unused_columns=False,
         report_to=[],
         seed=recipe.seed,
-        dataloader_num_workers=0,
+        dataloader_num_workers=1,  # augmentation overlaps with the training step
         disable_tqdm=True,
     )
     trainer = Trainer(
         model=model,
         args=args,
-        train_dataset=data.with_augmentation(splits["train"], augmenter, config.sampling_rate),
-        eval_dataset=splits["validation"],
+        train_dataset=data.AugmentedSplit(splits["train"], augmenter, config.sampling_rate),
+        eval_dataset=data.as_arrays(splits["validation"]),
         data_collator=collate,
         compute_loss_func=loss_fn,
         compute_metrics=compute_metrics,
@@ -153,7 +154,7 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
     shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
 
     report_split = "test" if "test" in splits else "validation"
-    prediction = trainer.predict(splits[report_split])
+    prediction = trainer.predict(data.as_arrays(splits[report_split]))
     result = metric.compute(predictions=prediction.predictions.argmax(-1), references=prediction.label_ids,
                             num_labels=config.num_labels)
     labels = [id2label[i] for i in range(config.num_labels)]
