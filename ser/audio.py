@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,33 @@ def _decode_file(path: Path, sampling_rate: int) -> np.ndarray:
     return _decode(str(path), sampling_rate, what=str(path))
 
 
+def audio_duration(path) -> float | None:
+    """Length in seconds that an audio file's header states, read without decoding the samples, so a
+    caller with a length limit can refuse a long file before paying for it.
+
+    Args:
+        path: an audio file (str or `Path`).
+
+    Returns:
+        The duration, or None when the header does not state it (e.g. WebM from a browser).
+
+    Raises:
+        AudioError: for a missing, empty or unreadable file, as `load_audio` would.
+    """
+    from torchcodec.decoders import AudioDecoder
+
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: the file is empty (0 bytes)")
+    try:
+        return AudioDecoder(str(path)).metadata.duration_seconds_from_header
+    except Exception as error:
+        reason = _reason(error)
+        raise AudioError(f"{path}: not a readable audio file ({reason}); expected {ACCEPTED}") from None
+
+
 def _decode(source, sampling_rate: int, what: str) -> np.ndarray:
     from torchcodec.decoders import AudioDecoder
 
@@ -71,9 +99,15 @@ def _decode(source, sampling_rate: int, what: str) -> np.ndarray:
         decoder = AudioDecoder(source, sample_rate=sampling_rate, num_channels=1)
         samples = decoder.get_all_samples().data
     except Exception as error:  # torchcodec raises RuntimeError/ValueError with FFmpeg's words
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = _reason(error)
         raise AudioError(f"{what}: not a readable audio file ({reason}); expected {ACCEPTED}") from None
     return _finish(samples[0].numpy(), what)
+
+
+def _reason(error: Exception) -> str:
+    """The first line of a decoder error, without torchcodec's source location ("SingleStreamDecoder, x.cpp:41, ")."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return re.sub(r"^\w+, \S+:\d+, ", "", text)
 
 
 def _from_array(array, source_rate: int, sampling_rate: int) -> np.ndarray:

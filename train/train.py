@@ -49,7 +49,7 @@ def collate(rows):
     length = max(len(r["input_values"]) for r in rows)
     batch = torch.zeros(len(rows), length)
     for i, r in enumerate(rows):
-        batch[i, : len(r["input_values"])] = torch.as_tensor(r["input_values"])
+        batch[i, : len(r["input_values"])] = torch.tensor(r["input_values"])
     return {"input_values": batch, "labels": torch.tensor([int(r["emotion"]) for r in rows])}
 
 
@@ -131,6 +131,7 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
         report_to=[],
         seed=recipe.seed,
         dataloader_num_workers=1,  # augmentation overlaps with the training step
+        dataloader_pin_memory=False,
         disable_tqdm=True,
     )
     trainer = Trainer(
@@ -170,6 +171,9 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
         "train_seconds": round(seconds, 1),
         "epochs_run": round(trainer.state.epoch),
         "best_validation_unweighted_accuracy": trainer.state.best_metric,
+        "train_loss_per_epoch": [h["loss"] for h in trainer.state.log_history if "loss" in h],
+        "validation_unweighted_accuracy_per_epoch": [
+            h["eval_unweighted_accuracy"] for h in trainer.state.log_history if "eval_unweighted_accuracy" in h],
         "recipe": recipe.__dict__,
     }
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))

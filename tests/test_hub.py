@@ -1,0 +1,400 @@
+"""Publishing through the real huggingface_hub client against the local stand-in Hub (tests/hub_server.py):
+the model repository, its card, the Space, the CLI's errors, and loading the upload in a clean process."""
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+
+import huggingface_hub
+import numpy as np
+import pytest
+import torch
+import yaml
+from conftest import FIXTURE, ROOT
+from huggingface_hub import ModelCard, hf_hub_download, snapshot_download
+from huggingface_hub.errors import RepositoryNotFoundError
+from hub_server import HubServer
+
+import ser
+from ser import hub as ser_hub
+from ser.card import render_model_card
+
+CLIP = FIXTURE / "Actor_02" / "03-01-05-01-01-01-02.flac"
+LABELS = list(ser.RAVDESS_EMOTIONS)
+MODEL_ID = "user/ser-demo"
+
+
+def fake_metrics(evaluated_on="validation", actors=None):
+    """A metrics.json as train/train.py writes it, with distinctive values to find in the card."""
+    per_class = {label: {"precision": 0.125 * (i % 4 + 1), "recall": 0.0625 * (i + 1), "f1": 0.03125 * (i + 2),
+                         "support": 2} for i, label in enumerate(LABELS)}
+    return {
+        "evaluated_on": evaluated_on,
+        "actors": actors or {"train": [1, 4], "validation": [2, 3]},
+        "clips": {"train": 16, "validation": 16, "test": 16},
+        "labels": LABELS,
+        "accuracy": 0.4375, "unweighted_accuracy": 0.40625, "macro_f1": 0.3671875,
+        "per_class": per_class,
+        "parameters": 98712,
+        "train_seconds": 12.5,
+        "epochs_run": 3,
+        "recipe": {"epochs": 3, "batch_size": 32, "learning_rate": 0.001, "weight_decay": 0.001, "patience": 8,
+                   "label_smoothing": 0.0, "class_weights": True, "noise": True, "pitch": False, "stretch": True,
+                   "shift": True, "augment_probability": 0.3, "seed": 0, "model": {}},
+    }
+
+
+def fake_summary():
+    runs = {f"fold{i}": {"unweighted_accuracy": 0.5 + i / 100, "accuracy": 0.52 + i / 100, "macro_f1": 0.49 + i / 100}
+            for i in range(1, 7)}
+    return {"protocol": "emobox", "runs": runs,
+            "unweighted_accuracy": {"mean": 0.535, "std": 0.0187}, "accuracy": {"mean": 0.555, "std": 0.0187},
+            "macro_f1": {"mean": 0.525, "std": 0.0187}, "labels": LABELS, "parameters": 98712}
+
+
+def front_matter(text: str) -> dict:
+    match = re.match(r"^---\n(.*?)\n---\n", text, re.S)
+    assert match, "README.md has no YAML front matter"
+    return yaml.safe_load(match.group(1))
+
+
+def figures(value) -> set[str]:
+    """Every number in a metrics structure, as the card prints it."""
+    if isinstance(value, dict):
+        return set().union(*map(figures, value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*map(figures, value)) if value else set()
+    return {f"{100 * value:.1f}%"} if isinstance(value, float) else set()
+
+
+def eval_values(card: ModelCard) -> dict[tuple[str, str], float]:
+    return {(r.dataset_config, r.metric_type): r.metric_value for r in card.data.eval_results or []}
+
+
+@pytest.fixture(scope="module")
+def hub():
+    """The stand-in Hub, with this process's huggingface_hub pointed at it and its token in HF_TOKEN."""
+    with HubServer() as server, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(huggingface_hub.constants, "ENDPOINT", server.url)
+        patch.setenv("HF_TOKEN", server.token)
+        yield server
+
+
+def hub_env(hub, home):
+    """Environment for a subprocess that talks to the stand-in: nothing else inherited but PATH and HOME."""
+    return {"PATH": os.environ["PATH"], "HOME": str(home), "HF_ENDPOINT": hub.url, "HF_TOKEN": hub.token,
+            "HF_HOME": str(home / "hf"), "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
+            "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(random_checkpoint, tmp_path_factory):
+    """The random checkpoint with non-default normalization and batch-norm statistics, so a reload that
+    dropped any buffer would change the logits."""
+    model = ser.SERForAudioClassification.from_pretrained(random_checkpoint)
+    generator = torch.Generator().manual_seed(0)
+    front = model.front_end
+    front.set_normalization(torch.randn(front.feature_mean.shape, generator=generator) * 5,
+                            torch.rand(front.feature_std.shape, generator=generator) * 10 + 1)
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=generator))
+            module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.5)
+    path = tmp_path_factory.mktemp("checkpoint") / "model"
+    model.save_pretrained(path)
+    ser.new_feature_extractor(model.config).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def run_dir(checkpoint):
+    from train import plots
+
+    run = checkpoint.parent
+    (run / "metrics.json").write_text(json.dumps(fake_metrics(), indent=2))
+    plots.confusion_matrix(np.eye(8, dtype=int) * 2, LABELS, run / "confusion_matrix.png", title="validation")
+    return run
+
+
+@pytest.fixture(scope="module")
+def pushed(hub, checkpoint, run_dir):
+    return ser_hub.push_model(checkpoint, MODEL_ID, run_dir=run_dir)
+
+
+# -- the card ---------------------------------------------------------------------------------------------------
+def test_card_states_the_protocol_and_only_the_run_figures(checkpoint):
+    config = json.loads((checkpoint / "config.json").read_text())
+    metrics, summary = fake_metrics(), fake_summary()
+    text = render_model_card(MODEL_ID, config, metrics, summary, {"checkpoint": "confusion_matrix.png"})
+    card = ModelCard(text)
+    assert card.data.license == "cc-by-nc-sa-4.0" and card.data.pipeline_tag == "audio-classification"
+    assert card.data.library_name == "transformers" and "ravdess" in card.data.datasets
+    values = eval_values(card)
+    assert values == {("validation", "recall"): 0.40625, ("validation", "accuracy"): 0.4375,
+                      ("validation", "f1"): 0.3671875, ("emobox-cross-validation", "recall"): 0.535,
+                      ("emobox-cross-validation", "accuracy"): 0.555, ("emobox-cross-validation", "f1"): 0.525}
+    assert all(r.task_type == "audio-classification" and r.dataset_name == "RAVDESS" for r in card.data.eval_results)
+    # Every percentage printed is one of the files' numbers.
+    printed = set(re.findall(r"\d+\.\d%", text))
+    assert printed and printed <= figures(metrics) | figures(summary)
+    assert {"40.6%", "43.8%", "53.5%", "1.9%"} <= printed
+    assert "no held-out test split" in text and "actors 2, 3" in text and "early stopping" in text
+    assert "Speaker-independent cross-validation on the EmoBox folds" in text and "6 runs (fold1," in text
+    assert "![Confusion matrix on the validation split](confusion_matrix.png)" in text
+    assert f'pipeline("audio-classification", model="{MODEL_ID}", trust_remote_code=True)' in text
+    assert "PLoS ONE 13(5): e0196391" in text and "CC BY-NC-SA 4.0" in text
+    assert "North-American English" in text and "decisions about" in text
+
+
+def test_card_recognizes_speaker_independent_and_dependent_tests(checkpoint):
+    config = json.loads((checkpoint / "config.json").read_text())
+    disjoint = fake_metrics("test", {"train": [1, 2], "validation": [3], "test": [4]})
+    shared = fake_metrics("test", {"train": [1, 2, 3, 4], "validation": [1, 2, 3, 4], "test": [1, 2, 3, 4]})
+    independent, dependent = (render_model_card(MODEL_ID, config, m) for m in (disjoint, shared))
+    assert "none of whom is in the training or validation data" in independent
+    assert {c for c, _ in eval_values(ModelCard(independent))} == {"speaker-independent"}
+    assert "speaker-DEPENDENT" in dependent
+    assert {c for c, _ in eval_values(ModelCard(dependent))} == {"speaker-dependent"}
+
+
+def test_card_without_results_reports_none(checkpoint):
+    text = render_model_card(MODEL_ID, json.loads((checkpoint / "config.json").read_text()))
+    assert "model-index" not in front_matter(text)
+    assert "reports none" in text and not re.search(r"\d+\.\d%", text)
+
+
+# -- the model repository ---------------------------------------------------------------------------------------
+def test_push_model_uploads_checkpoint_code_card_and_figures(hub, pushed, checkpoint, run_dir):
+    assert pushed == f"{hub.url}/{MODEL_ID}"
+    repo = hub.repo(MODEL_ID)
+    assert repo.type == "model" and repo.private is False
+    local = {p.name for p in checkpoint.iterdir()}
+    assert local == {"config.json", "configuration_ser.py", "modeling_ser.py", "model.safetensors",
+                     "preprocessor_config.json"}
+    assert set(repo.files) == local | {"README.md", "metrics.json", "confusion_matrix.png", ".gitattributes"}
+    for name in local:
+        assert repo.files[name] == (checkpoint / name).read_bytes(), name
+    assert repo.files["confusion_matrix.png"] == (run_dir / "confusion_matrix.png").read_bytes()
+    assert json.loads(repo.files["metrics.json"]) == fake_metrics()
+    assert not [name for name in repo.files if name.endswith((".bin", ".pt", ".pth", ".pkl"))]
+    config = json.loads(repo.files["config.json"])
+    assert config["auto_map"] == {"AutoConfig": "configuration_ser.SERConfig",
+                                  "AutoModelForAudioClassification": "modeling_ser.SERForAudioClassification"}
+
+    readme = repo.files["README.md"].decode()
+    meta = front_matter(readme)
+    assert meta["license"] == "cc-by-nc-sa-4.0" and meta["library_name"] == "transformers"
+    assert meta["pipeline_tag"] == "audio-classification" and "speech-emotion-recognition" in meta["tags"]
+    [entry] = meta["model-index"]
+    assert entry["name"] == "ser-demo"
+    [result] = entry["results"]
+    assert result["task"]["type"] == "audio-classification"
+    assert result["dataset"]["name"] == "RAVDESS" and result["dataset"]["split"] == "validation"
+    assert {m["type"]: m["value"] for m in result["metrics"]} == {"recall": 0.40625, "accuracy": 0.4375,
+                                                                    "f1": 0.3671875}
+    assert "](confusion_matrix.png)" in readme
+
+
+def test_push_private_and_make_existing_repository_private(hub, checkpoint, tmp_path):
+    ser_hub.push_model(checkpoint, "user/ser-private", private=True)
+    assert hub.repo("user/ser-private").private is True
+    with pytest.raises(RepositoryNotFoundError):
+        hf_hub_download("user/ser-private", "config.json", endpoint=hub.url, token=False, cache_dir=tmp_path)
+    downloaded = hf_hub_download("user/ser-private", "config.json", endpoint=hub.url, token=hub.token,
+                                 cache_dir=tmp_path)
+    assert open(downloaded, "rb").read() == (checkpoint / "config.json").read_bytes()
+    # A card with no run folder reports no figures.
+    assert "model-index" not in front_matter(hub.repo("user/ser-private").files["README.md"].decode())
+
+    ser_hub.push_model(checkpoint, "user/ser-later", private=False)
+    assert hub.repo("user/ser-later").private is False
+    ser_hub.push_model(checkpoint, "user/ser-later", private=True)
+    assert hub.repo("user/ser-later").private is True
+
+
+def test_a_folder_readme_is_uploaded_instead_of_the_generated_card(hub, checkpoint, tmp_path):
+    folder = shutil.copytree(checkpoint, tmp_path / "model")
+    (folder / "README.md").write_text("---\nlicense: cc-by-nc-sa-4.0\n---\n# Hand-written card\n")
+    ser_hub.push_model(folder, "user/ser-own-card")
+    assert hub.repo("user/ser-own-card").files["README.md"] == (folder / "README.md").read_bytes()
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda d: (d / "pytorch_model.bin").write_bytes(b"pickle"), "pickle files (pytorch_model.bin)"),
+    (lambda d: (d / "model.safetensors").unlink(), "lacks model.safetensors"),
+    (lambda d: (d / "modeling_ser.py").unlink(), "lacks modeling_ser.py"),
+])
+def test_push_refuses_unsafe_or_incomplete_checkpoints(hub, checkpoint, tmp_path, change, message):
+    folder = shutil.copytree(checkpoint, tmp_path / "model")
+    change(folder)
+    before = set(hub.repos)
+    with pytest.raises(ser_hub.HubError, match=re.escape(message)):
+        ser_hub.push_model(folder, "user/refused")
+    assert set(hub.repos) == before
+
+
+def test_cli_errors_are_one_line_with_exit_code(hub, checkpoint, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    run = subprocess.run([sys.executable, "-m", "ser.hub", "push", str(empty), "user/x"], cwd=ROOT,
+                         env=hub_env(hub, tmp_path), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr.strip().splitlines() == [f"error: {empty} lacks config.json, model.safetensors, "
+                                               "preprocessor_config.json: it is not a complete checkpoint "
+                                               "(save the model and ser.new_feature_extractor(config) with "
+                                               "save_pretrained)"]
+    assert ("model", "user/x") not in hub.repos
+
+
+def test_cli_reports_missing_token_unreachable_hub_and_refused_token(hub, checkpoint, tmp_path, monkeypatch, capsys):
+    def error_of(*argv):
+        assert ser_hub.main(list(argv)) == 1
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ")
+        return lines[0]
+
+    monkeypatch.delenv("HF_TOKEN")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+    assert "no Hugging Face token: set HF_TOKEN or run `hf auth login`" in error_of(
+        "push", str(checkpoint), "user/no-token")
+
+    monkeypatch.setenv("HF_TOKEN", "hf_wrong")
+    message = error_of("space", "user/space", "--model", MODEL_ID)
+    assert "refused to look up the model user/ser-demo" in message and "401" in message and "HF_TOKEN" in message
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setenv("HF_TOKEN", hub.token)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", closed)
+    assert f"cannot reach the Hub at {closed} to create the model repository user/away" in error_of(
+        "push", str(checkpoint), "user/away")
+
+
+def test_cli_push_accepts_a_training_run_folder(hub, run_dir, capsys):
+    assert ser_hub.main(["push", str(run_dir), "user/ser-from-run", "--private"]) == 0
+    assert capsys.readouterr().out.strip() == f"{hub.url}/user/ser-from-run"
+    repo = hub.repo("user/ser-from-run")
+    assert repo.private and "metrics.json" in repo.files and "confusion_matrix.png" in repo.files
+
+
+# -- loading what was uploaded ----------------------------------------------------------------------------------
+CLEAN_LOAD = """
+import json, sys
+import numpy as np, torch
+sys.modules["ser"] = None  # this project's package must not be what makes the load work
+from transformers import AutoModelForAudioClassification, pipeline
+repo, wave_file, clip = sys.argv[1:]
+model = AutoModelForAudioClassification.from_pretrained(repo, trust_remote_code=True)
+wave = np.load(wave_file)
+with torch.inference_mode():
+    logits = model(torch.from_numpy(wave)[None]).logits[0].tolist()
+classifier = pipeline("audio-classification", model=repo, trust_remote_code=True)
+from_array = classifier({"raw": wave, "sampling_rate": 16000}, top_k=8)
+from_file = classifier(clip, top_k=8)
+print(json.dumps({"logits": logits, "module": type(model).__module__, "array": from_array, "file": from_file}))
+"""
+
+
+def test_upload_loads_with_trust_remote_code_in_a_clean_process(hub, pushed, checkpoint, tmp_path):
+    wave = ser.load_audio(CLIP)
+    np.save(tmp_path / "wave.npy", wave)
+    original = ser.SERForAudioClassification.from_pretrained(checkpoint).eval()
+    with torch.inference_mode():
+        expected = original(torch.from_numpy(wave)[None]).logits[0]
+    workdir = tmp_path / "elsewhere"
+    workdir.mkdir()
+    run = subprocess.run([sys.executable, "-I", "-c", CLEAN_LOAD, MODEL_ID, str(tmp_path / "wave.npy"), str(CLIP)],
+                         cwd=workdir, env=hub_env(hub, tmp_path), capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["module"].startswith("transformers_modules.")  # the code came from the repository
+    torch.testing.assert_close(torch.tensor(result["logits"]), expected, rtol=0, atol=1e-5)
+    scores = {r["label"]: r["score"] for r in result["array"]}
+    probabilities = dict(zip(LABELS, expected.softmax(-1).tolist()))
+    assert scores == pytest.approx(probabilities, abs=1e-5)
+    assert sorted(r["label"] for r in result["file"]) == sorted(LABELS)
+    assert sum(r["score"] for r in result["file"]) == pytest.approx(1.0, abs=1e-4)
+
+
+# -- the Space ---------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def space(hub, pushed):
+    return ser_hub.push_space("user/ser-space", MODEL_ID)
+
+
+def test_push_space_uploads_app_package_and_front_matter(hub, space):
+    import gradio
+
+    assert space == f"{hub.url}/spaces/user/ser-space"
+    repo = hub.repo("user/ser-space", "space")
+    assert repo.sdk == "gradio" and repo.private is False
+    assert repo.files["packages.txt"].decode().split() == ["ffmpeg"]
+    for name in ("app.py", "requirements.txt", "ser/__init__.py", "ser/audio.py", "ser/inference.py",
+                 "ser/modeling_ser.py", "ser/configuration_ser.py"):
+        assert repo.files[name] == (ROOT / name).read_bytes(), name
+    assert not [name for name in repo.files if "default_model" in name or "__pycache__" in name]
+    clips = [name for name in repo.files if name.endswith(".flac")]
+    assert len(clips) == 32 and "tests/fixtures/ravdess/README.md" in repo.files  # examples and their license
+    meta = front_matter(repo.files["README.md"].decode())
+    assert meta["sdk"] == "gradio" and meta["sdk_version"] == gradio.__version__
+    assert meta["app_file"] == "app.py" and meta["license"] == "cc-by-nc-sa-4.0"
+    assert meta["models"] == [MODEL_ID] and meta["preload_from_hub"] == [MODEL_ID]
+    assert meta["title"] and meta["emoji"] and len(meta["short_description"]) <= 60
+    assert repo.variables["SER_MODEL"]["value"] == MODEL_ID
+
+
+def test_push_space_updates_and_refuses_a_missing_model(hub, space):
+    repo = hub.repo("user/ser-space", "space")
+    commits = len(repo.commits)
+    assert ser_hub.push_space("user/ser-space", MODEL_ID) == space
+    assert len(repo.commits) == commits + 1 and len(hub.repos) == len(set(hub.repos))
+    with pytest.raises(ser_hub.HubError, match="user/missing is not on the Hub"):
+        ser_hub.push_space("user/other-space", "user/missing")
+    assert ("space", "user/other-space") not in hub.repos
+
+
+SPACE_RUN = """
+import json, os, sys
+import ser
+assert os.path.dirname(ser.__file__) == os.path.join(os.getcwd(), "ser"), ser.__file__
+recognizer = ser.EmotionRecognizer(os.environ["SER_MODEL"])
+print(json.dumps(recognizer.predict(sys.argv[1])))
+"""
+
+
+def test_space_code_serves_the_model_named_by_its_variable(hub, space, checkpoint, tmp_path):
+    folder = snapshot_download("user/ser-space", repo_type="space", endpoint=hub.url, token=hub.token,
+                               local_dir=tmp_path / "space", cache_dir=tmp_path / "cache")
+    env = {**hub_env(hub, tmp_path), "SER_MODEL": hub.repo("user/ser-space", "space").variables["SER_MODEL"]["value"]}
+    clip = os.path.join(folder, "tests/fixtures/ravdess/Actor_02/03-01-05-01-01-01-02.flac")
+    run = subprocess.run([sys.executable, "-c", SPACE_RUN, clip], cwd=folder, env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    scores = json.loads(run.stdout.strip().splitlines()[-1])
+    assert scores == pytest.approx(ser.EmotionRecognizer(checkpoint).predict(CLIP), abs=1e-5)
+
+
+# -- training straight to the Hub -------------------------------------------------------------------------------
+def test_train_push_to_hub(hub, tmp_path):
+    out = tmp_path / "run"
+    run = subprocess.run([sys.executable, "-m", "train", "--data", str(FIXTURE), "--protocol", "full", "--epochs", "1",
+                          "--output-dir", str(out), "--push-to-hub", "user/ser-trained"],
+                         cwd=ROOT, env=hub_env(hub, tmp_path), capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert f"pushed to {hub.url}/user/ser-trained" in run.stdout
+    repo = hub.repo("user/ser-trained")
+    for name in ("model.safetensors", "config.json", "preprocessor_config.json", "modeling_ser.py"):
+        assert repo.files[name] == (out / "model" / name).read_bytes(), name
+    assert repo.files["metrics.json"] == (out / "metrics.json").read_bytes()
+    assert repo.files["confusion_matrix.png"] == (out / "confusion_matrix.png").read_bytes()
+    metrics = json.loads((out / "metrics.json").read_text())
+    card = ModelCard(repo.files["README.md"].decode())
+    assert eval_values(card) == {("validation", "recall"): metrics["unweighted_accuracy"],
+                                 ("validation", "accuracy"): metrics["accuracy"],
+                                 ("validation", "f1"): metrics["macro_f1"]}
+    assert f"{100 * metrics['unweighted_accuracy']:.1f}%" in card.text

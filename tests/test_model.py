@@ -1,0 +1,157 @@
+"""The model as a transformers audio classifier: Auto classes, pipeline, save/load, remote code."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from conftest import FIXTURE_CLIPS, ffmpeg
+from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
+
+import ser
+
+
+def test_default_labels_are_ravdess_emotions_in_official_order():
+    config = ser.SERConfig()
+    assert [config.id2label[i] for i in range(8)] == [
+        "neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
+    assert config.label2id["surprised"] == 7 and config.num_labels == 8
+
+
+@pytest.mark.parametrize("variant", [
+    {},
+    {"features": "logmel", "deltas": False},
+    {"pooling": "stats"},
+    {"pooling": "attention"},
+    {"pooling": "gru"},
+    {"encoder": "cnn1d", "deltas": False, "channels": [32, 64]},
+    {"trim_silence_db": None, "window_seconds": 4.0},
+])
+def test_variants_are_one_config_away_and_train(variant):
+    model = ser.SERForAudioClassification(ser.SERConfig(**variant))
+    waves = torch.randn(4, 30000) * 0.1
+    labels = torch.tensor([0, 3, 5, 7])
+    out = model(waves, labels=labels)
+    assert out.logits.shape == (4, 8) and out.loss.item() > 0
+    out.loss.backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_invalid_config_values_are_refused():
+    for bad in ({"features": "chroma"}, {"encoder": "transformer"}, {"pooling": "max"}):
+        with pytest.raises(ValueError):
+            ser.SERConfig(**bad)
+
+
+def test_window_skips_leading_silence():
+    config = ser.SERConfig(window_seconds=1.0, trim_silence_db=35.0)
+    front = ser.SERForAudioClassification(config).front_end
+    speech = torch.randn(8000) * 0.3
+    wave = torch.cat([torch.zeros(16000), speech, torch.zeros(16000)])[None]
+    window = front.select_window(wave)[0]
+    assert window.shape == (16000,)
+    start = int(torch.nonzero(window.abs() > 0)[0])
+    assert start < 400  # the window starts within a frame of the speech onset
+    assert torch.equal(window[start: start + 7000], speech[: 7000]) or window.abs().sum() > 0
+
+
+def test_save_and_load_give_identical_logits(tmp_path):
+    config = ser.SERConfig()
+    model = ser.SERForAudioClassification(config)
+    model.front_end.set_normalization(torch.randn(3, 40), torch.rand(3, 40) + 0.5)
+    model.eval()
+    model.save_pretrained(tmp_path)
+    files = sorted(os.listdir(tmp_path))
+    assert "model.safetensors" in files and not [f for f in files if f.endswith((".bin", ".pt", ".pkl"))]
+    assert {"configuration_ser.py", "modeling_ser.py"} <= set(files)
+    assert json.loads((tmp_path / "config.json").read_text())["auto_map"]["AutoModelForAudioClassification"] == \
+        "modeling_ser.SERForAudioClassification"
+    loaded = AutoModelForAudioClassification.from_pretrained(tmp_path).eval()
+    assert isinstance(loaded, ser.SERForAudioClassification)
+    assert torch.equal(loaded.front_end.feature_mean, model.front_end.feature_mean)
+    wave = torch.randn(2, 40000) * 0.1
+    with torch.no_grad():
+        assert torch.equal(model(wave).logits, loaded(wave).logits)
+
+
+def test_auto_classes_load_a_checkpoint(random_checkpoint):
+    assert isinstance(AutoConfig.from_pretrained(random_checkpoint), ser.SERConfig)
+    extractor = AutoFeatureExtractor.from_pretrained(random_checkpoint)
+    assert extractor.sampling_rate == 16000
+    batch = extractor([np.ones(100, np.float32), np.ones(50, np.float32)], sampling_rate=16000,
+                      padding=True, return_tensors="pt")
+    assert batch["input_values"].shape == (2, 100)
+
+
+@pytest.fixture(scope="module")
+def classifier(random_checkpoint):
+    return pipeline("audio-classification", model=str(random_checkpoint))
+
+
+def assert_emotions(result, k=8):
+    assert len(result) == k
+    assert {r["label"] for r in result} <= set(ser.RAVDESS_EMOTIONS)
+    scores = [r["score"] for r in result]
+    assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 44100, 48000])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_pipeline_on_files_at_any_rate_mono_and_stereo(classifier, tmp_path, rate, channels):
+    path = ffmpeg(FIXTURE_CLIPS[4], tmp_path / "clip.wav", "-ar", str(rate), "-ac", str(channels))
+    assert sf.info(path).samplerate == rate and sf.info(path).channels == channels
+    assert_emotions(classifier(str(path), top_k=8))
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 44100, 48000])
+def test_pipeline_on_arrays_and_dicts(classifier, rate):
+    wave = ser.load_audio(str(FIXTURE_CLIPS[4]), rate)
+    from_dict = classifier({"raw": wave, "sampling_rate": rate}, top_k=8)
+    assert_emotions(from_dict)
+    if rate == 16000:
+        assert_emotions(classifier(wave, top_k=8))
+    # A stereo array goes through ser.load_audio (the pipeline itself takes mono only).
+    stereo = np.stack([wave, wave], axis=1)
+    mono = ser.load_audio({"raw": stereo, "sampling_rate": rate}, 16000)
+    reference = classifier({"raw": wave, "sampling_rate": rate}, top_k=8)
+    again = classifier(mono, top_k=8)
+    assert [r["label"] for r in again] == [r["label"] for r in reference]
+    assert np.allclose([r["score"] for r in again], [r["score"] for r in reference], atol=1e-4)
+
+
+def test_trust_remote_code_in_a_clean_process(random_checkpoint, tmp_path):
+    """A process that never imported `ser` and cannot find it loads the checkpoint from its own code files."""
+    import shutil
+
+    checkpoint = tmp_path / "checkpoint"
+    shutil.copytree(random_checkpoint, checkpoint)
+    model = AutoModelForAudioClassification.from_pretrained(random_checkpoint).eval()
+    wave = torch.randn(1, 30000, generator=torch.Generator().manual_seed(0)) * 0.1
+    with torch.no_grad():
+        expected = model(wave).logits[0].tolist()
+    script = textwrap.dedent(f"""
+        import importlib.util, json, sys, torch
+        from transformers import AutoModelForAudioClassification, pipeline
+        assert importlib.util.find_spec("ser") is None, "ser must not be importable here"
+        model = AutoModelForAudioClassification.from_pretrained({str(checkpoint)!r}, trust_remote_code=True).eval()
+        wave = torch.randn(1, 30000, generator=torch.Generator().manual_seed(0)) * 0.1
+        with torch.no_grad():
+            logits = model(wave).logits[0].tolist()
+        result = pipeline("audio-classification", model={str(checkpoint)!r}, trust_remote_code=True)(wave[0].numpy())
+        assert "ser" not in sys.modules
+        print(json.dumps({{"logits": logits, "top": result[0]["label"], "type": type(model).__name__}}))
+    """)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+    env["HF_HUB_OFFLINE"] = "1"
+    env["HF_MODULES_CACHE"] = str(tmp_path / "modules")
+    run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["type"] == "SERForAudioClassification"
+    assert np.allclose(out["logits"], expected, atol=1e-5)
+    assert out["top"] in ser.RAVDESS_EMOTIONS
