@@ -13,6 +13,13 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from .configuration_ser import SERConfig
 
 
+def deltas(x: torch.Tensor) -> torch.Tensor:
+    """Regression deltas over the last (time) axis, 5-frame window: torchaudio's `compute_deltas`, written
+    with slices because its grouped convolution cannot be exported to ONNX with a dynamic batch size."""
+    padded = nn.functional.pad(x, (2, 2), mode="replicate")
+    return (padded[..., 3:-1] - padded[..., 1:-3] + 2 * (padded[..., 4:] - padded[..., :-4])) / 10
+
+
 class SERFrontEnd(nn.Module):
     """Waveform -> normalized (channels, coefficients, frames) features over a fixed window.
 
@@ -61,8 +68,8 @@ class SERFrontEnd(nn.Module):
             x = torch.log(x + 1e-6)
         if not self.config.deltas:
             return x.unsqueeze(1)
-        d1 = torchaudio.functional.compute_deltas(x)
-        d2 = torchaudio.functional.compute_deltas(d1)
+        d1 = deltas(x)
+        d2 = deltas(d1)
         return torch.stack([x, d1, d2], dim=1)
 
     @torch.no_grad()

@@ -1,9 +1,9 @@
 """A small local stand-in for the Hugging Face Hub, for testing uploads and downloads offline.
 
 It answers the requests the real `huggingface_hub` client makes for `create_repo`, `update_repo_settings`,
-`create_commit` (validate-yaml, preupload, commit), `add_space_variable`, `model_info` / `repo_info`, and
-`hf_hub_download` / `snapshot_download` / `from_pretrained` (file metadata and downloads), and records what
-arrived. Preupload answers "regular" for every file, so files come inline (base64) in the commit and no
+`create_commit` (validate-yaml, preupload, commit), `add_space_variable`, `model_info` / `repo_info`,
+`list_repo_tree`, and `hf_hub_download` / `snapshot_download` / `from_pretrained` (file metadata and
+downloads), and records what arrived. Preupload answers "regular" for every file, so files come inline (base64) in the commit and no
 LFS or Xet transfer is involved. Writes, and reads of private repositories, need `Bearer <token>`.
 
     with HubServer() as hub:      # then HF_ENDPOINT=hub.url, HF_TOKEN=hub.token
@@ -156,6 +156,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.route([
             (rf"/api/{TYPED}/{REPO}(?:/revision/(?P<revision>[^/]+))?", self.repo_info),
+            (rf"/api/{TYPED}/{REPO}/tree/(?P<revision>[^/]+)(?:/(?P<folder>.*))?", self.tree),
             (rf"/api/whoami-v2", self.whoami),
             (rf"(?:/(?P<kind>datasets|spaces))?/{REPO}/resolve/(?P<revision>[^/]+)/(?P<name>.+)", self.resolve),
         ])
@@ -277,6 +278,18 @@ class Handler(BaseHTTPRequestHandler):
         if found.type == "space":
             info["sdk"] = found.sdk
         self.reply(200, info)
+
+    def tree(self, kind, repo, revision, folder=None):
+        """The files under `folder` (all of them, as for `recursive=true`), as snapshot_download lists them."""
+        found = self.readable(TYPES[kind], repo)
+        if not found:
+            return
+        files = found.at(revision)
+        if files is None:
+            return self.error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
+        prefix = folder.rstrip("/") + "/" if folder else ""
+        self.reply(200, [{"type": "file", "path": name, "size": len(data), "oid": git_blob_sha(data)}
+                         for name, data in sorted(files.items()) if name.startswith(prefix)])
 
     def resolve(self, repo, revision, name, kind=None):
         found = self.readable(TYPES[kind] if kind else "model", repo)

@@ -79,7 +79,10 @@ def eval_values(card: ModelCard) -> dict[tuple[str, str], float]:
 def hub():
     """The stand-in Hub, with this process's huggingface_hub pointed at it and its token in HF_TOKEN."""
     with HubServer() as server, pytest.MonkeyPatch.context() as patch:
+        # What HF_ENDPOINT sets when huggingface_hub is imported (it already is).
         patch.setattr(huggingface_hub.constants, "ENDPOINT", server.url)
+        patch.setattr(huggingface_hub.constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                      server.url + "/{repo_id}/resolve/{revision}/{filename}")
         patch.setenv("HF_TOKEN", server.token)
         yield server
 
@@ -360,14 +363,18 @@ def test_push_space_updates_and_refuses_a_missing_model(hub, space):
 
 SPACE_RUN = """
 import json, os, sys
-import ser
+import app, ser
 assert os.path.dirname(ser.__file__) == os.path.join(os.getcwd(), "ser"), ser.__file__
-recognizer = ser.EmotionRecognizer(os.environ["SER_MODEL"])
+args = app.parse_args([])  # what the Space runs: app.py with no arguments
+assert args.model == os.environ["SER_MODEL"], args.model
+assert all((app.FIXTURES / name).is_file() for name, _ in app.EXAMPLES)
+recognizer = app.load_recognizer(args.model)
+app.build_demo(recognizer)
 print(json.dumps(recognizer.predict(sys.argv[1])))
 """
 
 
-def test_space_code_serves_the_model_named_by_its_variable(hub, space, checkpoint, tmp_path):
+def test_space_app_serves_the_model_named_by_its_variable(hub, space, checkpoint, tmp_path):
     folder = snapshot_download("user/ser-space", repo_type="space", endpoint=hub.url, token=hub.token,
                                local_dir=tmp_path / "space", cache_dir=tmp_path / "cache")
     env = {**hub_env(hub, tmp_path), "SER_MODEL": hub.repo("user/ser-space", "space").variables["SER_MODEL"]["value"]}
