@@ -26,7 +26,8 @@ RAVDESS_CITATION = (
     "PLoS ONE 13(5): e0196391. https://doi.org/10.1371/journal.pone.0196391"
 )
 RAVDESS_BIBTEX = """@article{livingstone2018ravdess,
-  title   = {The Ryerson Audio-Visual Database of Emotional Speech and Song (RAVDESS): A dynamic, multimodal set of facial and vocal expressions in North American English},
+  title   = {The Ryerson Audio-Visual Database of Emotional Speech and Song (RAVDESS): A dynamic,
+             multimodal set of facial and vocal expressions in North American English},
   author  = {Livingstone, Steven R. and Russo, Frank A.},
   journal = {PLoS ONE},
   volume  = {13},
@@ -169,7 +170,7 @@ def _training_section(metrics: dict | None) -> list[str]:
              f"weight decay {recipe.get('weight_decay')}, batch size {recipe.get('batch_size')}, "
              f"label smoothing {recipe.get('label_smoothing')}, class-weighted loss: {recipe.get('class_weights')}",
              f"- Epochs: at most {recipe.get('epochs')}, early stopping on validation UA with patience "
-             f"{recipe.get('patience')}" + (f"; ran {metrics['epochs_run']}" if "epochs_run" in metrics else ""),
+             f"{recipe.get('patience')}" + (f" (ran {metrics['epochs_run']})" if "epochs_run" in metrics else ""),
              f"- Waveform augmentation (each with probability {recipe.get('augment_probability')}): "
              + (", ".join(augment) if augment else "none"),
              f"- Seed: {recipe.get('seed')}"]
@@ -200,7 +201,7 @@ def render_model_card(repo_id: str, config: dict, metrics: dict | None = None, s
         tags=TAGS, datasets=["ravdess"], metrics=["accuracy", "recall", "f1"],
         model_name=repo_id.split("/")[-1], eval_results=eval_results(metrics, summary) or None,
     )
-    features = (f"{config['n_mfcc']} MFCCs" if config.get("features") == "mfcc" else f"{config['n_mels']} log-mel bands")
+    features = f"{config['n_mfcc']} MFCCs" if config.get("features") == "mfcc" else f"{config['n_mels']} log-mel bands"
     if config.get("deltas"):
         features += " with deltas and delta-deltas"
     size = f" with {parameters:,} parameters" if parameters else ""
@@ -226,7 +227,8 @@ def render_model_card(repo_id: str, config: dict, metrics: dict | None = None, s
         "Or with the model directly, from a mono float waveform:", "",
         "```python", "import torch", "from transformers import AutoModelForAudioClassification", "",
         f'model = AutoModelForAudioClassification.from_pretrained("{repo_id}", trust_remote_code=True)',
-        f"probabilities = model(torch.as_tensor(waveform)[None]).logits.softmax(-1)  # waveform: {config.get('sampling_rate')} Hz",
+        f"probabilities = model(torch.as_tensor(waveform)[None]).logits.softmax(-1)  "
+        f"# waveform: mono, {config.get('sampling_rate')} Hz",
         "```", "",
         "With this project's `ser` package installed, `ser.EmotionRecognizer(\"" + repo_id + "\")` loads it too and "
         "adds file decoding, silence checks and a timeline for long recordings.", "",
@@ -249,7 +251,8 @@ def render_model_card(repo_id: str, config: dict, metrics: dict | None = None, s
         "https://zenodo.org/records/1188976. As a work derived from it, these weights are shared under the same "
         "terms: attribution, non-commercial use only, and the same license for derivatives.", "",
         *_training_section(metrics),
-        "## Citation", "", "If you use this model, please cite the dataset:", "", "```bibtex", RAVDESS_BIBTEX, "```", "",
+        "## Citation", "", "If you use this model, please cite the dataset:", "",
+        "```bibtex", RAVDESS_BIBTEX, "```", "",
     ]
     return "\n".join(lines)
 
@@ -260,5 +263,7 @@ def model_card_from_run(repo_id: str, model_dir: Path | str, run_dir: Path | str
     `summary.json` in `run_dir` (a `summary_path` given explicitly wins over the one in `run_dir`)."""
     config = json.loads((Path(model_dir) / "config.json").read_text())
     metrics = read_json(Path(run_dir) / "metrics.json") if run_dir else None
-    summary = read_json(summary_path) if summary_path else (read_json(Path(run_dir) / "summary.json") if run_dir else None)
+    if summary_path is None and run_dir is not None:
+        summary_path = Path(run_dir) / "summary.json"
+    summary = read_json(summary_path)
     return render_model_card(repo_id, config, metrics, summary, images)

@@ -18,14 +18,10 @@ from pathlib import Path
 
 import yaml
 from huggingface_hub import CommitOperationAdd, HfApi, get_token
-from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
+from httpx2 import TransportError  # the HTTP client of huggingface_hub 2.x
 
 from .card import LICENSE, model_card_from_run
-
-try:
-    from httpx2 import TransportError  # the HTTP client of huggingface_hub 2.x
-except ImportError:  # pragma: no cover - older huggingface_hub
-    from httpx import TransportError
 
 ROOT = Path(__file__).resolve().parent.parent
 PICKLE_SUFFIXES = {".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt"}
@@ -67,18 +63,23 @@ def checkpoint_files(model_dir: Path | str) -> list[Path]:
     return files
 
 
-def _api(token: str | None) -> HfApi:
+def hub_token(token: str | None = None) -> str:
+    """`token`, else huggingface_hub's usual one (HF_TOKEN, then `hf auth login`'s); `HubError` if none."""
     token = token or get_token()
     if not token:
         raise HubError("no Hugging Face token: set HF_TOKEN or run `hf auth login` (it needs write access)")
-    return HfApi(token=token)
+    return token
+
+
+def _api(token: str | None) -> HfApi:
+    return HfApi(token=hub_token(token))
 
 
 def _hub_call(api: HfApi, what: str, call, *args, **kwargs):
     """Run one Hub request, turning network and HTTP failures into `HubError` with a one-line cause."""
     try:
         return call(*args, **kwargs)
-    except TransportError as error:
+    except (TransportError, OfflineModeIsEnabled) as error:
         raise HubError(f"cannot reach the Hub at {api.endpoint} to {what}: {error}") from error
     except HfHubHTTPError as error:
         status = error.response.status_code if error.response is not None else None
@@ -135,7 +136,11 @@ def push_model(model_dir: Path | str, repo_id: str, private: bool = False, run_d
     if "README.md" in uploads:
         card = uploads.pop("README.md").read_bytes()
     else:
-        card = model_card_from_run(repo_id, model_dir, run_dir, summary, images).encode()
+        try:
+            card = model_card_from_run(repo_id, model_dir, run_dir, summary, images).encode()
+        except (KeyError, TypeError, ValueError) as error:  # a metrics file not written by `python -m train`
+            raise HubError(f"cannot write the model card from {run_dir or summary}: unexpected metrics file "
+                           f"({type(error).__name__}: {error})") from error
     operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in uploads.items()]
     operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card))
 

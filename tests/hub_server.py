@@ -3,8 +3,9 @@
 It answers the requests the real `huggingface_hub` client makes for `create_repo`, `update_repo_settings`,
 `create_commit` (validate-yaml, preupload, commit), `add_space_variable`, `model_info` / `repo_info`,
 `list_repo_tree`, and `hf_hub_download` / `snapshot_download` / `from_pretrained` (file metadata and
-downloads), and records what arrived. Preupload answers "regular" for every file, so files come inline (base64) in the commit and no
-LFS or Xet transfer is involved. Writes, and reads of private repositories, need `Bearer <token>`.
+downloads), and records what arrived. Preupload answers "regular" for every file, so files come inline
+(base64) in the commit and no LFS or Xet transfer is involved. Writes, and reads of private repositories,
+need `Bearer <token>`; a wrong token is refused everywhere, as on the Hub.
 
     with HubServer() as hub:      # then HF_ENDPOINT=hub.url, HF_TOKEN=hub.token
         ...
@@ -135,11 +136,21 @@ class Handler(BaseHTTPRequestHandler):
 
     def readable(self, kind: str, repo_id: str) -> Repo | None:
         """The repository if it exists and this request may see it; otherwise answers 404 and returns None."""
-        repo = self.hub.repos.get((kind, repo_id))
+        repo = self.hub.repos.get((TYPES.get(kind, kind), repo_id))
         if repo is None or (repo.private and not self.authorized()):
             self.error(404, "Repository not found", "RepoNotFound")
             return None
         return repo
+
+    def snapshot(self, kind: str, repo_id: str, revision: str):
+        """(repository, its files, commit id) at `revision` ("main" or a commit id), or None after a 404."""
+        repo = self.readable(kind, repo_id)
+        if repo is None:
+            return None
+        files = repo.at(revision)
+        if files is None:
+            return self.error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
+        return repo, files, repo.sha if revision == "main" else revision
 
     def route(self, routes):
         path = unquote(urlsplit(self.path).path)
@@ -157,7 +168,6 @@ class Handler(BaseHTTPRequestHandler):
         self.route([
             (rf"/api/{TYPED}/{REPO}(?:/revision/(?P<revision>[^/]+))?", self.repo_info),
             (rf"/api/{TYPED}/{REPO}/tree/(?P<revision>[^/]+)(?:/(?P<folder>.*))?", self.tree),
-            (rf"/api/whoami-v2", self.whoami),
             (rf"(?:/(?P<kind>datasets|spaces))?/{REPO}/resolve/(?P<revision>[^/]+)/(?P<name>.+)", self.resolve),
         ])
 
@@ -180,11 +190,6 @@ class Handler(BaseHTTPRequestHandler):
         self.route([(rf"/api/{TYPED}/{REPO}/settings", self.settings)])
 
     # -- endpoints --------------------------------------------------------------------------------------
-    def whoami(self):
-        if not self.authorized():
-            return self.error(401, "Invalid credentials in Authorization header")
-        self.reply(200, {"type": "user", "name": "user", "auth": {"accessToken": {"role": "write"}}})
-
     def create_repo(self):
         payload = json.loads(self.body())
         kind = payload.get("type") or "model"
@@ -194,8 +199,6 @@ class Handler(BaseHTTPRequestHandler):
         with self.hub.lock:
             if (kind, repo_id) in self.hub.repos:
                 return self.reply(409, {"error": "You already created this repo", "url": url})
-            if kind == "space" and payload.get("sdk") not in ("gradio", "docker", "static", "streamlit"):
-                return self.error(400, "a Space needs an sdk")
             repo = Repo(repo_id, kind, payload.get("visibility") == "private", payload.get("sdk"))
             repo.commit({".gitattributes": b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"})
             self.hub.repos[kind, repo_id] = repo
@@ -203,7 +206,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def settings(self, kind, repo):
         payload = json.loads(self.body())
-        found = self.readable(TYPES[kind], repo)
+        found = self.readable(kind, repo)
         if found:
             if "visibility" in payload:
                 found.private = payload["visibility"] == "private"
@@ -231,13 +234,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def preupload(self, kind, repo, revision):
         payload = json.loads(self.body())
-        if self.readable(TYPES[kind], repo):
+        if self.readable(kind, repo):
             self.reply(200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
                                        for f in payload["files"]]})
 
     def commit(self, kind, repo, revision):
         lines = [json.loads(line) for line in self.body().splitlines() if line.strip()]
-        found = self.readable(TYPES[kind], repo)
+        found = self.readable(kind, repo)
         if not found:
             return
         if revision != "main":
@@ -265,42 +268,26 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(200, found.variables)
 
     def repo_info(self, kind, repo, revision=None):
-        revision = revision or "main"
-        found = self.readable(TYPES[kind], repo)
-        if not found:
-            return
-        files = found.at(revision)
-        if files is None:
-            return self.error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
-        sha = found.sha if revision == "main" else revision
-        info = {"id": repo, "sha": sha, "private": found.private, "disabled": False, "gated": False,
-                "siblings": [{"rfilename": name, "size": len(data)} for name, data in sorted(files.items())]}
-        if found.type == "space":
-            info["sdk"] = found.sdk
-        self.reply(200, info)
+        if snapshot := self.snapshot(kind, repo, revision or "main"):
+            found, files, sha = snapshot
+            siblings = [{"rfilename": name, "size": len(data)} for name, data in sorted(files.items())]
+            self.reply(200, {"id": repo, "sha": sha, "private": found.private, "sdk": found.sdk, "siblings": siblings})
 
     def tree(self, kind, repo, revision, folder=None):
         """The files under `folder` (all of them, as for `recursive=true`), as snapshot_download lists them."""
-        found = self.readable(TYPES[kind], repo)
-        if not found:
+        if not (snapshot := self.snapshot(kind, repo, revision)):
             return
-        files = found.at(revision)
-        if files is None:
-            return self.error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
-        prefix = folder.rstrip("/") + "/" if folder else ""
+        files, prefix = snapshot[1], folder.rstrip("/") + "/" if folder else ""
         self.reply(200, [{"type": "file", "path": name, "size": len(data), "oid": git_blob_sha(data)}
                          for name, data in sorted(files.items()) if name.startswith(prefix)])
 
     def resolve(self, repo, revision, name, kind=None):
-        found = self.readable(TYPES[kind] if kind else "model", repo)
-        if not found:
+        """A file's bytes, with the headers `hf_hub_download` reads: ETag, X-Repo-Commit, Content-Length."""
+        if not (snapshot := self.snapshot(kind or "models", repo, revision)):
             return
-        files = found.at(revision)
-        if files is None:
-            return self.error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
+        _, files, sha = snapshot
         if name not in files:
             return self.error(404, f"Entry not found: {name}", "EntryNotFound")
         data = files[name]
-        sha = found.sha if revision == "main" else revision
         self.reply(200, data, headers={"Content-Type": "application/octet-stream", "ETag": f'"{git_blob_sha(data)}"',
                                        "X-Repo-Commit": sha})

@@ -219,6 +219,34 @@ def test_push_private_and_make_existing_repository_private(hub, checkpoint, tmp_
     assert hub.repo("user/ser-later").private is True
 
 
+def test_push_with_a_cross_validation_summary(hub, checkpoint, run_dir, tmp_path):
+    from train import plots
+
+    cv = tmp_path / "emobox"
+    cv.mkdir()
+    (cv / "summary.json").write_text(json.dumps(fake_summary()))
+    plots.confusion_matrix(np.eye(8, dtype=int) * 12, LABELS, cv / "confusion_matrix.png", title="emobox")
+    assert ser_hub.main(["push", str(checkpoint), "user/ser-cv", "--run-dir", str(run_dir),
+                         "--summary", str(cv / "summary.json")]) == 0
+    repo = hub.repo("user/ser-cv")
+    assert repo.files["cross_validation_summary.json"] == (cv / "summary.json").read_bytes()
+    assert repo.files["cross_validation_confusion_matrix.png"] == (cv / "confusion_matrix.png").read_bytes()
+    assert repo.files["confusion_matrix.png"] == (run_dir / "confusion_matrix.png").read_bytes()
+    card = ModelCard(repo.files["README.md"].decode())
+    assert eval_values(card)["emobox-cross-validation", "recall"] == 0.535
+    assert eval_values(card)["validation", "recall"] == 0.40625
+    assert "](cross_validation_confusion_matrix.png)" in card.text and "](confusion_matrix.png)" in card.text
+
+
+def test_push_refuses_a_run_folder_without_usable_metrics(hub, checkpoint, tmp_path):
+    with pytest.raises(ser_hub.HubError, match="holds neither metrics.json nor summary.json"):
+        ser_hub.push_model(checkpoint, "user/refused", run_dir=tmp_path)
+    (tmp_path / "metrics.json").write_text("{}")
+    with pytest.raises(ser_hub.HubError, match="unexpected metrics file"):
+        ser_hub.push_model(checkpoint, "user/refused", run_dir=tmp_path)
+    assert ("model", "user/refused") not in hub.repos
+
+
 def test_a_folder_readme_is_uploaded_instead_of_the_generated_card(hub, checkpoint, tmp_path):
     folder = shutil.copytree(checkpoint, tmp_path / "model")
     (folder / "README.md").write_text("---\nlicense: cc-by-nc-sa-4.0\n---\n# Hand-written card\n")
@@ -361,6 +389,13 @@ def test_push_space_updates_and_refuses_a_missing_model(hub, space):
     assert ("space", "user/other-space") not in hub.repos
 
 
+def test_push_space_warns_that_a_private_model_needs_a_token(hub, checkpoint):
+    ser_hub.push_model(checkpoint, "user/ser-secret", private=True)
+    with pytest.warns(UserWarning, match="user/ser-secret is private: add a read token as the Space secret HF_TOKEN"):
+        ser_hub.push_space("user/ser-secret-space", "user/ser-secret", private=True)
+    assert hub.repo("user/ser-secret-space", "space").private is True
+
+
 SPACE_RUN = """
 import json, os, sys
 import app, ser
@@ -387,6 +422,17 @@ def test_space_app_serves_the_model_named_by_its_variable(hub, space, checkpoint
 
 
 # -- training straight to the Hub -------------------------------------------------------------------------------
+def test_train_push_to_hub_without_token_stops_before_training(hub, tmp_path, monkeypatch):
+    from train.cli import main
+
+    monkeypatch.delenv("HF_TOKEN")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+    with pytest.raises(SystemExit, match="error: no Hugging Face token: set HF_TOKEN"):
+        main(["--data", str(FIXTURE), "--protocol", "full", "--output-dir", str(tmp_path / "run"),
+              "--push-to-hub", "user/never"])
+    assert not (tmp_path / "run").exists()
+
+
 def test_train_push_to_hub(hub, tmp_path):
     out = tmp_path / "run"
     run = subprocess.run([sys.executable, "-m", "train", "--data", str(FIXTURE), "--protocol", "full", "--epochs", "1",

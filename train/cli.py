@@ -93,6 +93,13 @@ def summary_table(summary: dict) -> str:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    if args.push_to_hub:  # a missing token should stop the run before the download and the training
+        from ser.hub import HubError, hub_token
+
+        try:
+            hub_token()
+        except HubError as error:
+            raise SystemExit(f"error: {error}") from None
     recipe_kwargs = dict(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience,
         label_smoothing=args.label_smoothing, class_weights=not args.no_class_weights, noise=not args.no_noise,
@@ -114,23 +121,28 @@ def main(argv=None) -> dict:
     else:
         jobs = [(f"seed{s}", None, s) for s in args.seeds]
 
+    if args.push_to_hub and len(jobs) != 1:  # say so before training, not after
+        raise SystemExit("--push-to-hub uploads one model: train one fold or seed (e.g. --protocol full)")
+
     runs = {}
     for name, fold, seed in jobs:
         splits = data.split_dataset(dataset, args.protocol, fold=fold, seed=seed)
         run_dir = args.output_dir / name if len(jobs) > 1 else args.output_dir
         print(f"== {name}: " + ", ".join(f"{k} {len(v)} clips" for k, v in splits.items()), flush=True)
-        metrics = train_fold(splits, Recipe(seed=seed, **recipe_kwargs), run_dir, id2label)
+        metrics = train_fold(splits, Recipe(seed=seed, **recipe_kwargs), run_dir, id2label, protocol=args.protocol)
         print(f"== {name}: UA {metrics['unweighted_accuracy']:.3f} on {metrics['evaluated_on']}", flush=True)
         runs[name] = metrics
     if len(runs) > 1:
         summary = summarize(runs, args.output_dir, args.protocol)
         print(summary_table(summary))
     if args.push_to_hub:
-        from ser.hub import push_model
+        from ser.hub import HubError, push_model
 
-        if len(runs) != 1:
-            raise SystemExit("--push-to-hub uploads one model: train one fold or seed (e.g. --protocol full)")
         run_dir = args.output_dir
-        url = push_model(run_dir / "model", args.push_to_hub, private=args.private, run_dir=run_dir)
+        try:
+            url = push_model(run_dir / "model", args.push_to_hub, private=args.private, run_dir=run_dir)
+        except HubError as error:
+            raise SystemExit(f"error: {error} (the model is saved in {run_dir}; push it later with "
+                             f"`python -m ser.hub push {run_dir} {args.push_to_hub}`)") from None
         print(f"pushed to {url}")
     return runs

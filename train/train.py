@@ -84,7 +84,7 @@ class TrainAccuracy(TrainerCallback):
         self.correct = self.seen = 0
 
 
-def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str]) -> dict:
+def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str], protocol: str = "") -> dict:
     """Train on splits["train"], stop early on splits["validation"], report on splits["test"]
     (or on validation when there is no test split, as under the `full` protocol)."""
     set_seed(recipe.seed)
@@ -160,6 +160,7 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
                             num_labels=config.num_labels)
     labels = [id2label[i] for i in range(config.num_labels)]
     metrics = {
+        "protocol": protocol,
         "evaluated_on": report_split,
         "actors": {name: sorted(set(split["actor"])) for name, split in splits.items()},
         "clips": {name: len(split) for name, split in splits.items()},
