@@ -1,0 +1,119 @@
+"""Configuration of the SER model: every hyper-parameter of the front end and the network."""
+
+from transformers import PreTrainedConfig
+
+# RAVDESS's emotions in the order of its file-name codes 01..08.
+RAVDESS_EMOTIONS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
+
+
+class SERConfig(PreTrainedConfig):
+    r"""
+    Configuration of [`SERForAudioClassification`]: a waveform-in, logits-out speech emotion classifier
+    made of a torchaudio front end (MFCC or log-mel, optional deltas, normalization learned from the
+    training set) and a small CNN.
+
+    Args:
+        sampling_rate (`int`, defaults to 16000):
+            Rate of the waveform the model expects; the feature extractor and `ser.load_audio` resample to it.
+        window_seconds (`float`, defaults to 3.0):
+            Fixed analysis window. Shorter input is zero-padded at the end, longer input is cropped.
+        trim_silence_db (`float` or `None`, defaults to 35.0):
+            If set, the window starts at the first frame whose energy is within this many dB of the
+            clip's loudest frame, so leading silence does not use up the window.
+        features (`str`, defaults to `"mfcc"`):
+            `"mfcc"` (cepstral coefficients) or `"logmel"` (log mel filterbank energies).
+        n_mfcc (`int`, defaults to 40): number of MFCCs (ignored for `"logmel"`).
+        n_mels (`int`, defaults to 64): number of mel bands.
+        n_fft (`int`, defaults to 400): FFT size (25 ms at 16 kHz).
+        hop_length (`int`, defaults to 160): frame shift (10 ms at 16 kHz).
+        deltas (`bool`, defaults to `True`): stack delta and delta-delta as extra input channels.
+        encoder (`str`, defaults to `"cnn2d"`):
+            `"cnn2d"`: 2-D CNN over the (coefficient x time) map.
+            `"cnn1d"`: 1-D CNN over the time-averaged feature vector (the design most earlier RAVDESS
+            projects used; kept as a baseline).
+        channels (`list[int]`, defaults to `[16, 32, 64, 128]`): output channels of each conv block.
+        kernel_size (`int`, defaults to 3): convolution kernel size.
+        pooling (`str`, defaults to `"mean"`):
+            How the CNN's frame sequence becomes one vector: `"mean"`, `"stats"` (mean and standard
+            deviation), `"attention"` (attentive statistics) or `"gru"` (bidirectional GRU, then mean).
+        rnn_hidden_size (`int`, defaults to 64): hidden size per direction for `pooling="gru"`.
+        dropout (`float`, defaults to 0.3): dropout before the classifier and after each block.
+        spec_augment (`bool`, defaults to `True`): mask random bands and frames while training.
+        freq_mask_param (`int`, defaults to 8): widest frequency mask, in coefficients.
+        time_mask_param (`int`, defaults to 40): widest time mask, in frames.
+        num_masks (`int`, defaults to 2): number of masks of each kind.
+        id2label / label2id: class names; defaults to RAVDESS's 8 emotions in official order.
+    """
+
+    model_type = "ser-mfcc-cnn"
+
+    def __init__(
+        self,
+        sampling_rate=16000,
+        window_seconds=3.0,
+        trim_silence_db=35.0,
+        features="mfcc",
+        n_mfcc=40,
+        n_mels=64,
+        n_fft=400,
+        hop_length=160,
+        deltas=True,
+        encoder="cnn2d",
+        channels=(16, 32, 64, 128),
+        kernel_size=3,
+        pooling="mean",
+        rnn_hidden_size=64,
+        dropout=0.3,
+        spec_augment=True,
+        freq_mask_param=8,
+        time_mask_param=40,
+        num_masks=2,
+        id2label=None,
+        label2id=None,
+        **kwargs,
+    ):
+        if features not in ("mfcc", "logmel"):
+            raise ValueError(f"features must be 'mfcc' or 'logmel', got {features!r}")
+        if encoder not in ("cnn2d", "cnn1d"):
+            raise ValueError(f"encoder must be 'cnn2d' or 'cnn1d', got {encoder!r}")
+        if pooling not in ("mean", "stats", "attention", "gru"):
+            raise ValueError(f"pooling must be 'mean', 'stats', 'attention' or 'gru', got {pooling!r}")
+        self.sampling_rate = sampling_rate
+        self.window_seconds = window_seconds
+        self.trim_silence_db = trim_silence_db
+        self.features = features
+        self.n_mfcc = n_mfcc
+        self.n_mels = n_mels
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.deltas = deltas
+        self.encoder = encoder
+        self.channels = list(channels)
+        self.kernel_size = kernel_size
+        self.pooling = pooling
+        self.rnn_hidden_size = rnn_hidden_size
+        self.dropout = dropout
+        self.spec_augment = spec_augment
+        self.freq_mask_param = freq_mask_param
+        self.time_mask_param = time_mask_param
+        self.num_masks = num_masks
+        if id2label is None:
+            id2label = dict(enumerate(RAVDESS_EMOTIONS))
+        id2label = {int(i): name for i, name in id2label.items()}
+        label2id = {name: i for i, name in id2label.items()}
+        super().__init__(id2label=id2label, label2id=label2id, **kwargs)
+
+    @property
+    def window_samples(self) -> int:
+        return int(round(self.window_seconds * self.sampling_rate))
+
+    @property
+    def num_coefficients(self) -> int:
+        return self.n_mfcc if self.features == "mfcc" else self.n_mels
+
+    @property
+    def num_feature_channels(self) -> int:
+        return 3 if self.deltas else 1
+
+
+__all__ = ["SERConfig", "RAVDESS_EMOTIONS"]

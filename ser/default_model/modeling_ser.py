@@ -1,0 +1,209 @@
+"""The SER model: a 16 kHz waveform goes in, emotion logits come out.
+
+This file and `configuration_ser.py` are copied beside the weights by `save_pretrained`, so they must
+only import torch, torchaudio and transformers (no other module of the `ser` package).
+"""
+
+import torch
+import torchaudio
+from torch import nn
+from transformers import PreTrainedModel
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from .configuration_ser import SERConfig
+
+
+def deltas(x: torch.Tensor) -> torch.Tensor:
+    """Regression deltas over the last (time) axis, 5-frame window: torchaudio's `compute_deltas`, written
+    with slices because its grouped convolution cannot be exported to ONNX with a dynamic batch size."""
+    padded = nn.functional.pad(x, (2, 2), mode="replicate")
+    return (padded[..., 3:-1] - padded[..., 1:-3] + 2 * (padded[..., 4:] - padded[..., :-4])) / 10
+
+
+class SERFrontEnd(nn.Module):
+    """Waveform -> normalized (channels, coefficients, frames) features over a fixed window.
+
+    The normalization statistics are buffers filled from the training set (`set_normalization`) and
+    saved with the weights, so the checkpoint needs no separate scaler file.
+    """
+
+    def __init__(self, config: SERConfig):
+        super().__init__()
+        self.config = config
+        melkwargs = {"n_fft": config.n_fft, "hop_length": config.hop_length, "n_mels": config.n_mels}
+        # from_pretrained builds modules on the meta device; torchaudio computes its filterbank and DCT
+        # matrices while constructing, which needs real tensors.
+        with torch.device("cpu"):
+            if config.features == "mfcc":
+                # log_mels=True: a plain log, so features do not depend on what else is in the batch
+                # (the default dB scaling clamps relative to a maximum).
+                self.transform = torchaudio.transforms.MFCC(
+                    sample_rate=config.sampling_rate, n_mfcc=config.n_mfcc, log_mels=True, melkwargs=melkwargs
+                )
+            else:
+                self.transform = torchaudio.transforms.MelSpectrogram(sample_rate=config.sampling_rate, **melkwargs)
+        shape = (config.num_feature_channels, config.num_coefficients)
+        self.register_buffer("feature_mean", torch.zeros(shape))
+        self.register_buffer("feature_std", torch.ones(shape))
+
+    def select_window(self, waveform: torch.Tensor) -> torch.Tensor:
+        """Crop or zero-pad each (batch, samples) row to the window, optionally skipping leading silence."""
+        window = self.config.window_samples
+        batch = waveform.shape[0]
+        offsets = torch.zeros(batch, dtype=torch.long, device=waveform.device)
+        if self.config.trim_silence_db is not None and waveform.shape[1] >= self.config.n_fft:
+            hop = self.config.hop_length
+            energy = waveform.pow(2).unfold(1, self.config.n_fft, hop).mean(-1)
+            level = 10 * torch.log10(energy + 1e-10)
+            loud = level >= level.amax(dim=1, keepdim=True) - self.config.trim_silence_db
+            offsets = loud.float().argmax(dim=1) * hop
+        padded = nn.functional.pad(waveform, (0, window))
+        index = offsets[:, None] + torch.arange(window, device=waveform.device)[None, :]
+        return padded.gather(1, index)
+
+    def raw_features(self, waveform: torch.Tensor) -> torch.Tensor:
+        """Un-normalized features, shape (batch, channels, coefficients, frames)."""
+        x = self.transform(self.select_window(waveform))
+        if self.config.features == "logmel":
+            x = torch.log(x + 1e-6)
+        if not self.config.deltas:
+            return x.unsqueeze(1)
+        d1 = deltas(x)
+        d2 = deltas(d1)
+        return torch.stack([x, d1, d2], dim=1)
+
+    @torch.no_grad()
+    def set_normalization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self.feature_mean.copy_(mean)
+        self.feature_std.copy_(std.clamp_min(1e-5))
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        x = self.raw_features(waveform)
+        return (x - self.feature_mean[..., None]) / self.feature_std[..., None]
+
+
+class ConvBlock(nn.Sequential):
+    def __init__(self, dims: int, in_channels: int, out_channels: int, kernel_size: int, dropout: float):
+        conv, norm, pool = (
+            (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d) if dims == 2 else (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d)
+        )
+        super().__init__(
+            conv(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
+            norm(out_channels),
+            nn.ReLU(inplace=True),
+            pool(2, ceil_mode=True),
+            nn.Dropout(dropout),
+        )
+
+
+class TimePooling(nn.Module):
+    """(batch, channels, frames) -> (batch, output_size)."""
+
+    def __init__(self, config: SERConfig, channels: int):
+        super().__init__()
+        self.kind = config.pooling
+        if self.kind == "attention":
+            self.attention = nn.Sequential(nn.Conv1d(channels, channels // 2, 1), nn.Tanh(), nn.Conv1d(channels // 2, 1, 1))
+        if self.kind == "gru":
+            self.gru = nn.GRU(channels, config.rnn_hidden_size, batch_first=True, bidirectional=True)
+        self.output_size = {"mean": channels, "stats": 2 * channels, "attention": 2 * channels}.get(
+            self.kind, 2 * config.rnn_hidden_size
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "mean":
+            return x.mean(-1)
+        if self.kind == "gru":
+            return self.gru(x.transpose(1, 2))[0].mean(1)
+        weights = self.attention(x).softmax(-1) if self.kind == "attention" else None
+        mean = x.mean(-1) if weights is None else (x * weights).sum(-1)
+        var = (x.pow(2).mean(-1) if weights is None else (x.pow(2) * weights).sum(-1)) - mean.pow(2)
+        return torch.cat([mean, var.clamp_min(1e-6).sqrt()], dim=-1)
+
+
+class SERPreTrainedModel(PreTrainedModel):
+    config_class = SERConfig
+    base_model_prefix = "ser"
+    main_input_name = "input_values"
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        # transformers 5 would otherwise apply its own defaults to these custom modules.
+        if isinstance(module, (nn.Conv1d, nn.Conv2d)):
+            nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Linear):
+            nn.init.xavier_uniform_(module.weight)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+            module.running_mean.zero_()
+            module.running_var.fill_(1.0)
+        elif isinstance(module, nn.GRU):
+            for name, param in module.named_parameters():
+                (nn.init.orthogonal_ if "weight" in name else nn.init.zeros_)(param)
+        elif isinstance(module, SERFrontEnd):
+            module.feature_mean.zero_()
+            module.feature_std.fill_(1.0)
+            # The filterbank and DCT matrices are fixed, not learned: recompute them.
+            fresh = SERFrontEnd(module.config)
+            for name, buffer in fresh.transform.named_buffers():
+                module.transform.get_buffer(name).copy_(buffer)
+
+
+class SERForAudioClassification(SERPreTrainedModel):
+    """Speech emotion classifier: `SERFrontEnd` -> CNN (2-D over the feature map, or 1-D over the
+    time-averaged features) -> pooling over time -> linear layer over `config.num_labels` classes.
+
+    Args:
+        config ([`SERConfig`]): the model configuration.
+    """
+
+    def __init__(self, config: SERConfig):
+        super().__init__(config)
+        self.front_end = SERFrontEnd(config)
+        masks = []
+        for _ in range(config.num_masks):
+            masks += [
+                torchaudio.transforms.FrequencyMasking(config.freq_mask_param, iid_masks=True),
+                torchaudio.transforms.TimeMasking(config.time_mask_param, iid_masks=True),
+            ]
+        self.spec_augment = nn.Sequential(*masks)
+        dims = 2 if config.encoder == "cnn2d" else 1
+        in_channels = config.num_feature_channels if dims == 2 else 1
+        blocks = []
+        for out_channels in config.channels:
+            blocks.append(ConvBlock(dims, in_channels, out_channels, config.kernel_size, config.dropout / 2))
+            in_channels = out_channels
+        self.encoder = nn.Sequential(*blocks)
+        self.pooling = TimePooling(config, in_channels) if dims == 2 else None
+        pooled = self.pooling.output_size if dims == 2 else in_channels
+        self.classifier = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(pooled, config.num_labels))
+        self.post_init()
+
+    def embed(self, input_values: torch.Tensor) -> torch.Tensor:
+        x = self.front_end(input_values)
+        if self.training and self.config.spec_augment:
+            x = self.spec_augment(x)
+        if self.config.encoder == "cnn1d":
+            # Average over time, then convolve along the feature vector, as the classic MFCC models did.
+            return self.encoder(x.mean(-1).flatten(1).unsqueeze(1)).mean(-1)
+        x = self.encoder(x)
+        return self.pooling(x.mean(2))
+
+    def forward(self, input_values, attention_mask=None, labels=None, **kwargs) -> SequenceClassifierOutput:
+        r"""
+        input_values (`torch.FloatTensor` of shape `(batch, samples)`):
+            Mono waveform at `config.sampling_rate`, as returned by the feature extractor.
+        attention_mask: accepted for pipeline compatibility; padding is zeros, which the model reads as silence.
+        labels (`torch.LongTensor` of shape `(batch,)`, *optional*): class ids; if given, the
+            cross-entropy loss is returned too.
+        """
+        logits = self.classifier(self.embed(input_values))
+        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+__all__ = ["SERForAudioClassification", "SERPreTrainedModel", "SERFrontEnd"]
