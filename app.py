@@ -26,8 +26,8 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 import ser  # noqa: E402
-from ser.audio import audio_duration  # noqa: E402
-from ser.inference import Timeline  # noqa: E402
+from ser.audio import ACCEPTED, audio_duration  # noqa: E402
+from ser.inference import CLIP_WINDOWS, Timeline  # noqa: E402
 
 log = logging.getLogger("ser.app")
 
@@ -78,8 +78,9 @@ def _minutes(seconds: float) -> str:
 
 
 def _page_error(error: ser.AudioError, path: str) -> gr.Error:
-    """The library's message, without the server's temporary path of the upload."""
+    """The library's message, without the server's temporary path of the upload and with what a page accepts."""
     message = str(error).replace(str(path), "the uploaded file")
+    message = message.replace(f"expected {ACCEPTED}", "please use an audio file (WAV, FLAC, MP3, OGG, M4A, WebM)")
     message = message[0].upper() + message[1:]
     if isinstance(error, ser.NoSpeechError):
         return gr.Error(f"{message}. Nothing to judge, so no emotion is shown.", title="No speech")
@@ -87,8 +88,9 @@ def _page_error(error: ser.AudioError, path: str) -> gr.Error:
 
 
 def analyze(recognizer: ser.EmotionRecognizer, path: str | None, max_seconds: float):
-    """Emotion probabilities of the audio file at `path` and, when it is longer than the model's window,
-    its timeline (else None). Every unusable input raises `gr.Error` with a message for the page.
+    """Emotion probabilities of the audio file at `path` and, for a recording longer than a clip (what
+    `EmotionRecognizer.predict` scores whole), its `Timeline` (else None). Every unusable input raises
+    `gr.Error` with a message for the page.
 
     Args:
         recognizer: the loaded model.
@@ -97,20 +99,25 @@ def analyze(recognizer: ser.EmotionRecognizer, path: str | None, max_seconds: fl
     """
     if path is None:
         return None, None
-    too_long = (f"longer than this app accepts ({_minutes(max_seconds)}). Cut it into parts, or run "
-                "`python -m ser predict --timeline FILE` on your own machine, which has no limit.")
+
+    def too_long(seconds: float) -> gr.Error:
+        return gr.Error(f"The recording is {_minutes(seconds)} long, longer than this app accepts "
+                        f"({_minutes(max_seconds)}). Cut it into parts, or run `python -m ser predict --timeline "
+                        "FILE` on your own machine, which has no limit.", title="Too long")
+
+    clip_seconds = CLIP_WINDOWS * recognizer.config.window_seconds  # up to this the library scores a clip whole
     try:
-        stated = audio_duration(path)  # refuse a long file before decoding all of it
+        stated = audio_duration(path)  # refuse a long file before decoding it
         if stated is not None and stated > max_seconds + 0.5:
-            raise gr.Error(f"The recording is {_minutes(stated)} long, {too_long}", title="Too long")
-        wave = recognizer.load(path)
-        seconds = len(wave) / recognizer.sampling_rate
-        if seconds > max_seconds + 0.5:
-            raise gr.Error(f"The recording is {_minutes(seconds)} long, {too_long}", title="Too long")
-        if len(wave) <= recognizer.config.window_samples:
-            return recognizer.predict(wave, recognizer.sampling_rate), None
-        timeline = recognizer.timeline(wave, recognizer.sampling_rate)
-        return timeline.overall, (timeline, seconds)
+            raise too_long(stated)
+        if stated is None or stated > clip_seconds:
+            # A recording (or one of unknown length, e.g. browser WebM): decoded piece by piece by the library.
+            timeline = recognizer.timeline(path)
+            if timeline.duration > max_seconds + 0.5:
+                raise too_long(timeline.duration)
+            if timeline.duration > clip_seconds:
+                return timeline.overall, timeline  # the same scores `predict` gives, plus the segments
+        return recognizer.predict(path), None
     except ser.AudioError as error:
         raise _page_error(error, path) from None
     except gr.Error:
@@ -125,17 +132,16 @@ def _color(label: str, labels: list[str]) -> str:
     return EMOTION_COLORS.get(label) or matplotlib.colormaps["tab10"](labels.index(label) % 10)
 
 
-def timeline_figure(timeline: Timeline, duration: float, labels: list[str], window_seconds: float) -> Figure:
+def timeline_figure(timeline: Timeline, labels: list[str], window_seconds: float) -> Figure:
     """Two rows over time: a band colored by each segment's most likely emotion (silence left gray), and
     the probability of the emotions that lead anywhere (or overall), one line per emotion.
 
     Args:
-        timeline: the segments and overall scores from `EmotionRecognizer.timeline`.
-        duration: length of the recording in seconds.
+        timeline: the segments, overall scores and duration from `EmotionRecognizer.timeline`.
         labels: all class names, for stable colors.
         window_seconds: the model's window; segments start every half window.
     """
-    segments = timeline.segments
+    segments, duration = timeline.segments, timeline.duration
     hop = window_seconds / 2
     centers = [(s.start + s.end) / 2 for s in segments]
     # Neighbouring segments overlap by half a window: each one owns the time closer to its center.
@@ -148,11 +154,14 @@ def timeline_figure(timeline: Timeline, duration: float, labels: list[str], wind
     figure = Figure(figsize=(9, 3.8), layout="constrained")
     band, lines = figure.subplots(2, 1, sharex=True, height_ratios=[1, 4])
     band.axvspan(0, duration, color="#eeeeee")
-    for segment, low, high in zip(segments, lows, highs):
+    run_start = 0  # name each run of neighbouring segments with the same emotion once
+    for i, (segment, low, high) in enumerate(zip(segments, lows, highs)):
         confidence = segment.scores[segment.label]
         band.axvspan(low, high, color=_color(segment.label, labels), alpha=0.35 + 0.65 * confidence, lw=0)
-        if high - low >= duration / 14:
-            band.text((low + high) / 2, 0.5, segment.label, ha="center", va="center", fontsize=9)
+        if i + 1 == len(segments) or not adjacent[i] or segments[i + 1].label != segment.label:
+            if high - lows[run_start] >= duration / 14:
+                band.text((lows[run_start] + high) / 2, 0.5, segment.label, ha="center", va="center", fontsize=9)
+            run_start = i + 1
     band.set_yticks([])
     band.set_title("Most likely emotion over time (gray: no speech)", fontsize=10, loc="left")
 
@@ -178,17 +187,18 @@ def timeline_figure(timeline: Timeline, duration: float, labels: list[str], wind
     return figure
 
 
-def timeline_summary(timeline: Timeline, duration: float) -> str:
+def timeline_summary(timeline: Timeline) -> str:
     """One line: the overall emotion, how many segments it averages and how much silence was skipped."""
     top, probability = next(iter(timeline.overall.items()))
     covered, end = 0.0, 0.0
     for segment in timeline.segments:
         covered += max(0.0, segment.end - max(segment.start, end))
         end = max(end, segment.end)
-    silent = max(0.0, duration - covered)
+    silent = max(0.0, timeline.duration - covered)
     leading = sum(s.label == top for s in timeline.segments)
-    return (f"**Overall: {top}** ({probability:.0%}), the mean of {len(timeline.segments)} overlapping segments "
-            f"({leading} of them led by {top}); {_minutes(silent)} without speech skipped.")
+    text = (f"**Overall: {top}** ({probability:.0%}), the mean of {len(timeline.segments)} overlapping segments "
+            f"({leading} of them led by {top})")
+    return text + (f"; {_minutes(silent)} without speech skipped." if silent >= 0.1 else ".")
 
 
 def live_step(recognizer: ser.EmotionRecognizer, chunk, buffer):
@@ -225,10 +235,12 @@ def _model_card(recognizer: ser.EmotionRecognizer) -> tuple[str, str | None]:
     source = str(recognizer.model.name_or_path)
     folder = Path(source)
     if folder.is_dir():
-        name = "the embedded checkpoint" if folder.resolve() == Path(ser.DEFAULT_MODEL).resolve() else f"`{source}`"
-        card = next((folder / n for n in ("README.md", "model_card.md") if (folder / n).is_file()), None)
+        default = folder.resolve() == Path(ser.DEFAULT_MODEL).resolve()
+        name = "the embedded checkpoint" if default else f"`{source}`"
+        places = [folder / "README.md", folder / "model_card.md"] + ([ROOT / "model_card.md"] if default else [])
+        card = next((p for p in places if p.is_file()), None)
         if card is None:
-            return f"Model: {name} (its folder has no model card).", None
+            return f"Model: {name}.", None
         text = card.read_text(encoding="utf-8")
         text = re.sub(r"\A---\n.*?\n---\n", "", text, flags=re.S)  # YAML front matter is for the Hub
         text = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", text)  # figures are relative files the page cannot show
@@ -251,17 +263,17 @@ def build_demo(recognizer: ser.EmotionRecognizer, max_seconds: float = 600) -> g
         """Emotion probabilities of one speech clip (WAV, FLAC, MP3, OGG, M4A, WebM, ...).
 
         Returns a Label value: the most likely emotion and the confidence of every emotion."""
-        scores, timeline = analyze(recognizer, audio, max_seconds)
-        return scores, timeline
+        return analyze(recognizer, audio, max_seconds)
 
-    def show_timeline(result):
-        if result is None:
+    def show_timeline(timeline: Timeline | None):
+        """The timeline's figure and summary, or a hidden plot for a single clip."""
+        if timeline is None:
             return gr.Plot(value=None, visible=False), ""
-        timeline, seconds = result
-        figure = timeline_figure(timeline, seconds, labels, recognizer.config.window_seconds)
-        return gr.Plot(value=figure, visible=True), timeline_summary(timeline, seconds)
+        figure = timeline_figure(timeline, labels, recognizer.config.window_seconds)
+        return gr.Plot(value=figure, visible=True), timeline_summary(timeline)
 
     def clear():
+        """Empty outputs for a new input."""
         return None, None, gr.Plot(value=None, visible=False), ""
 
     with gr.Blocks(title="Speech emotion recognition", analytics_enabled=False,
@@ -318,14 +330,13 @@ def build_demo(recognizer: ser.EmotionRecognizer, max_seconds: float = 600) -> g
 
 def load_recognizer(model: str) -> ser.EmotionRecognizer:
     """The recognizer for `model`, or `SystemExit` with one line that says what failed and what to do."""
+    model = os.path.expanduser(model)
     try:
         return ser.EmotionRecognizer(model)
     except ser.ModelLoadError as error:
         reason = str(error).splitlines()[0]
-        if Path(model).resolve() == Path(ser.DEFAULT_MODEL).resolve():
-            hint = "the embedded checkpoint is missing or broken: reinstall the package, or pass --model DIR_OR_HUB_ID"
-        elif Path(model).exists():
-            hint = "pass a checkpoint folder (config.json and model.safetensors, as save_pretrained writes them)"
+        if Path(model).exists() or model.startswith((".", "/")) or model.count("/") > 1:
+            hint = "pass a checkpoint folder written by save_pretrained, or a Hub id USER/NAME"
         else:
             hint = ("check the Hub id and your network connection (the first run downloads the model; later runs "
                     "use the cache), or pass a local checkpoint folder with --model DIR")
