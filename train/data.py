@@ -33,7 +33,8 @@ def parse_filename(name: str) -> dict:
     Returns emotion (0-based id in `RAVDESS_EMOTIONS`), intensity, statement, repetition, actor, gender,
     and vocal_channel. Raises `ValueError` for a name that does not follow the scheme.
     """
-    stem = Path(name).name.split(".")[0]
+    # Files inside an archive come as "zip://Actor_01/NAME.wav::/path/archive.zip".
+    stem = Path(name.split("::")[0]).name.split(".")[0]
     parts = stem.split("-")
     if len(parts) != 7 or not all(len(p) == 2 and p.isdigit() for p in parts):
         raise ValueError(f"{name!r} is not a RAVDESS file name (expected MM-VV-EE-II-SS-RR-AA.wav)")
@@ -71,7 +72,7 @@ def load_ravdess(source: str | None = None, sampling_rate: int = 16000, hub_colu
 
     Args:
         source: a local folder in the original layout (`Actor_XX/*.wav` or `.flac`), a `.zip` archive
-            path or URL (default: the official Zenodo archive), or a Hub dataset id.
+            path or URL (default: the official Zenodo archive), or a Hub dataset id (or a local copy of one).
         hub_columns: for a Hub dataset, which of its columns hold `audio`, `emotion` and `actor`,
             e.g. `{"audio": "audio", "emotion": "label", "actor": "speaker_id"}`.
 
@@ -79,7 +80,7 @@ def load_ravdess(source: str | None = None, sampling_rate: int = 16000, hub_colu
     """
     source = source or ZENODO_URL
     is_archive = source.endswith(".zip")
-    if Path(source).is_dir() or is_archive:
+    if is_archive or _holds_audio_files(source):
         kwargs = {"data_dir": source} if Path(source).is_dir() else {"data_files": source}
         # drop_labels: audiofolder would otherwise take the folder name, i.e. the actor, as the label.
         ds = datasets.load_dataset("audiofolder", drop_labels=True, split="train", **kwargs)
@@ -94,6 +95,12 @@ def load_ravdess(source: str | None = None, sampling_rate: int = 16000, hub_colu
     ds = ds.map(_decode, batched=True, batch_size=32, fn_kwargs={"sampling_rate": sampling_rate},
                 remove_columns=["audio"], desc="decode audio")
     return ds.cast_column("input_values", datasets.Sequence(datasets.Value("float32")))
+
+
+def _holds_audio_files(source: str) -> bool:
+    """A folder of audio files (the original layout), as opposed to a dataset repository such as a Hub clone."""
+    folder = Path(source)
+    return folder.is_dir() and any(p.suffix.lower() in (".wav", ".flac") for p in folder.rglob("*"))
 
 
 def _load_hub(name: str, columns: dict, split: str) -> datasets.Dataset:
