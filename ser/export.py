@@ -10,7 +10,9 @@ import torch
 from .inference import load_model
 
 
-class _Probabilities(torch.nn.Module):
+class _LogitsOnly(torch.nn.Module):
+    """The model with a plain tensor output, which the ONNX exporter needs instead of a ModelOutput."""
+
     def __init__(self, model):
         super().__init__()
         self.model = model
@@ -32,7 +34,7 @@ def export_onnx(model, path: Path, check_seconds: float = 3.7) -> float:
     rate = model.config.sampling_rate
     example = torch.randn(2, int(check_seconds * rate), generator=torch.Generator().manual_seed(0)) * 0.1
     torch.onnx.export(
-        _Probabilities(model), (example,), str(path), input_names=["input_values"], output_names=["logits"],
+        _LogitsOnly(model), (example,), str(path), input_names=["input_values"], output_names=["logits"],
         dynamic_shapes={"input_values": {0: torch.export.Dim("batch"), 1: torch.export.Dim("samples", min=rate // 10)}},
         dynamo=True, external_data=False,
     )
