@@ -61,8 +61,11 @@ def checkpoint_protocol(metrics: dict) -> tuple[str, str, str]:
     actors = {name: set(group) for name, group in metrics.get("actors", {}).items()}
     clips = metrics.get("clips", {})
     train, validation, test = actors.get("train", set()), actors.get("validation", set()), actors.get("test", set())
+    # with patience 0 the last epoch is kept, so validation actors only draw the learning curve
+    chose_epoch = bool(metrics.get("recipe", {}).get("patience", 1))
+    role = "chose the best epoch" if chose_epoch else "only monitored training (the last epoch is kept)"
     trained = (f"Trained on {clips.get('train', '?')} clips of {len(train)} actors; the validation split "
-               f"({clips.get('validation', '?')} clips, actors {_actors(sorted(validation))}) chose the best epoch.")
+               f"({clips.get('validation', '?')} clips, actors {_actors(sorted(validation))}) {role}.")
     if split == "test" and test and not test & (train | validation):
         return "speaker-independent", "test", (
             f"Evaluated on a held-out test split of {clips.get('test', '?')} clips from actors "
@@ -77,8 +80,11 @@ def checkpoint_protocol(metrics: dict) -> tuple[str, str, str]:
     return "validation", split, (
         f"This model has no held-out test split: it was trained on {clips.get('train', '?')} clips of "
         f"{len(train)} actors, and the figures are on the {split} split ({clips.get(split, '?')} clips, actors "
-        f"{_actors(sorted(actors.get(split, ())))}). Those actors were not trained on but chose the best epoch "
-        "(early stopping), so the figures are optimistic estimates, not a test result.")
+        f"{_actors(sorted(actors.get(split, ())))}). " + (
+            "Those actors were not trained on but chose the best epoch (early stopping), so the figures are "
+            "optimistic estimates, not a test result." if chose_epoch else
+            "Those actors were not trained on and chose nothing (the last epoch is kept), but they are only "
+            f"{len(actors.get(split, ()))} voices: a noisy estimate, not a test result."))
 
 
 def summary_protocol(summary: dict) -> str:
@@ -169,8 +175,11 @@ def _training_section(metrics: dict | None) -> list[str]:
              f"- transformers `Trainer`: learning rate {recipe.get('learning_rate')}, "
              f"weight decay {recipe.get('weight_decay')}, batch size {recipe.get('batch_size')}, "
              f"label smoothing {recipe.get('label_smoothing')}, class-weighted loss: {recipe.get('class_weights')}",
-             f"- Epochs: at most {recipe.get('epochs')}, early stopping on validation UA with patience "
-             f"{recipe.get('patience')}" + (f" (ran {metrics['epochs_run']})" if "epochs_run" in metrics else ""),
+             (f"- Epochs: at most {recipe.get('epochs')}, early stopping on validation UA with patience "
+              f"{recipe.get('patience')}" + (f" (ran {metrics['epochs_run']})" if "epochs_run" in metrics else "")
+              if recipe.get("patience") else
+              f"- Epochs: {recipe.get('epochs')} on a cosine learning-rate schedule "
+              f"(warm-up {recipe.get('warmup_ratio', 0):.0%}); the last epoch is kept"),
              f"- Waveform augmentation (each with probability {recipe.get('augment_probability')}): "
              + (", ".join(augment) if augment else "none"),
              f"- Seed: {recipe.get('seed')}"]

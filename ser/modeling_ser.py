@@ -30,42 +30,47 @@ class SERFrontEnd(nn.Module):
     def __init__(self, config: SERConfig):
         super().__init__()
         self.config = config
-        melkwargs = {"n_fft": config.n_fft, "hop_length": config.hop_length, "n_mels": config.n_mels}
-        # from_pretrained builds modules on the meta device; torchaudio computes its filterbank and DCT
-        # matrices while constructing, which needs real tensors.
+        # from_pretrained builds modules on the meta device; torchaudio computes its filterbank while
+        # constructing, which needs real tensors.
         with torch.device("cpu"):
+            self.mel = torchaudio.transforms.MelSpectrogram(
+                sample_rate=config.sampling_rate, n_fft=config.n_fft, hop_length=config.hop_length, n_mels=config.n_mels
+            )
             if config.features == "mfcc":
-                # log_mels=True: a plain log, so features do not depend on what else is in the batch
-                # (the default dB scaling clamps relative to a maximum).
-                self.transform = torchaudio.transforms.MFCC(
-                    sample_rate=config.sampling_rate, n_mfcc=config.n_mfcc, log_mels=True, melkwargs=melkwargs
-                )
-            else:
-                self.transform = torchaudio.transforms.MelSpectrogram(sample_rate=config.sampling_rate, **melkwargs)
+                self.register_buffer("dct", torchaudio.functional.create_dct(config.n_mfcc, config.n_mels, norm="ortho"))
         shape = (config.num_feature_channels, config.num_coefficients)
         self.register_buffer("feature_mean", torch.zeros(shape))
         self.register_buffer("feature_std", torch.ones(shape))
 
     def select_window(self, waveform: torch.Tensor) -> torch.Tensor:
-        """Crop or zero-pad each (batch, samples) row to the window, optionally skipping leading silence."""
-        window = self.config.window_samples
-        batch = waveform.shape[0]
-        offsets = torch.zeros(batch, dtype=torch.long, device=waveform.device)
-        if self.config.trim_silence_db is not None and waveform.shape[1] >= self.config.n_fft:
-            hop = self.config.hop_length
-            energy = waveform.pow(2).unfold(1, self.config.n_fft, hop).mean(-1)
+        """Crop or zero-pad each (batch, samples) row to the window, optionally skipping leading silence and
+        scaling the loudest frame to unit RMS."""
+        config = self.config
+        # A DC offset carries no emotion but would raise the low bands and hide the speech onset.
+        waveform = waveform - waveform.mean(dim=1, keepdim=True)
+        if waveform.shape[1] >= config.n_fft:
+            energy = waveform.pow(2).unfold(1, config.n_fft, config.hop_length).mean(-1)
+        else:
+            energy = waveform.pow(2).mean(dim=1, keepdim=True)
+        peak = energy.amax(dim=1, keepdim=True)
+        if config.normalize_loudness:
+            # The loudest frame, not the whole clip: padding and pauses would otherwise change the scale.
+            waveform = waveform / peak.clamp_min(1e-10).sqrt()
+        offsets = torch.zeros(waveform.shape[0], dtype=torch.long, device=waveform.device)
+        if config.trim_silence_db is not None and waveform.shape[1] >= config.n_fft:
             level = 10 * torch.log10(energy + 1e-10)
-            loud = level >= level.amax(dim=1, keepdim=True) - self.config.trim_silence_db
-            offsets = loud.float().argmax(dim=1) * hop
+            loud = level >= 10 * torch.log10(peak + 1e-10) - config.trim_silence_db
+            offsets = loud.float().argmax(dim=1) * config.hop_length
+        window = config.window_samples
         padded = nn.functional.pad(waveform, (0, window))
         index = offsets[:, None] + torch.arange(window, device=waveform.device)[None, :]
         return padded.gather(1, index)
 
     def raw_features(self, waveform: torch.Tensor) -> torch.Tensor:
         """Un-normalized features, shape (batch, channels, coefficients, frames)."""
-        x = self.transform(self.select_window(waveform))
-        if self.config.features == "logmel":
-            x = torch.log(x + 1e-6)
+        x = torch.log(self.mel(self.select_window(waveform)) + self.config.log_offset)
+        if self.config.features == "mfcc":
+            x = torch.einsum("bmt,mc->bct", x, self.dct)
         if not self.config.deltas:
             return x.unsqueeze(1)
         d1 = deltas(x)
@@ -149,8 +154,9 @@ class SERPreTrainedModel(PreTrainedModel):
             module.feature_std.fill_(1.0)
             # The filterbank and DCT matrices are fixed, not learned: recompute them.
             fresh = SERFrontEnd(module.config)
-            for name, buffer in fresh.transform.named_buffers():
-                module.transform.get_buffer(name).copy_(buffer)
+            for name, buffer in fresh.named_buffers():
+                if not name.startswith("feature_"):
+                    module.get_buffer(name).copy_(buffer)
 
 
 class SERForAudioClassification(SERPreTrainedModel):

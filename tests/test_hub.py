@@ -164,6 +164,15 @@ def test_card_recognizes_speaker_independent_and_dependent_tests(checkpoint):
     assert {c for c, _ in eval_values(ModelCard(dependent))} == {"speaker-dependent"}
 
 
+def test_card_says_whether_the_validation_actors_chose_the_epoch(checkpoint):
+    config = json.loads((checkpoint / "config.json").read_text())
+    early_stopped, last_epoch = fake_metrics(), fake_metrics()
+    last_epoch["recipe"] = {**last_epoch["recipe"], "patience": 0, "warmup_ratio": 0.05}
+    early, last = (render_model_card(MODEL_ID, config, m) for m in (early_stopped, last_epoch))
+    assert "chose the best epoch (early stopping)" in early and "early stopping on validation UA" in early
+    assert "chose the best epoch" not in last and "the last epoch is kept" in last
+
+
 def test_card_without_results_reports_none(checkpoint):
     text = render_model_card(MODEL_ID, json.loads((checkpoint / "config.json").read_text()))
     assert "model-index" not in front_matter(text)

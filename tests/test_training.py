@@ -47,3 +47,25 @@ def test_trained_checkpoint_has_normalization_from_the_training_data(tiny_run):
     model = AutoModelForAudioClassification.from_pretrained(tiny_run / "model")
     mean = model.front_end.feature_mean
     assert mean.abs().sum() > 0 and (model.front_end.feature_std != 1).any()
+
+
+def test_mixup_mixes_two_training_clips_and_their_labels():
+    from train import data
+
+    clips = data.load_ravdess(str(FIXTURE))
+    plain = data.AugmentedSplit(clips, None, 16000)
+    mixed = data.AugmentedSplit(clips, None, 16000, mixup=0.4)
+    rows = [mixed[i] for i in range(len(mixed))]
+    for i, row in enumerate(rows):
+        assert row["emotion"].shape == (8,) and abs(row["emotion"].sum() - 1) < 1e-5
+        assert row["emotion"][plain[i]["emotion"]] > 0  # the row's own class keeps its share
+    assert sum((row["emotion"] > 0).sum() == 2 for row in rows) >= len(rows) // 2
+    assert any(len(r["input_values"]) != len(plain[i]["input_values"])
+               or not (r["input_values"] == plain[i]["input_values"]).all() for i, r in enumerate(rows))
+
+
+def test_training_with_mixup_runs_on_soft_labels(tmp_path):
+    main(["--data", str(FIXTURE), "--protocol", "full", "--epochs", "2", "--batch-size", "8", "--mixup", "0.4",
+          "--no-pitch", "--no-stretch", "--output-dir", str(tmp_path)])
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["recipe"]["mixup"] == 0.4 and len(metrics["train_loss_per_epoch"]) == 2

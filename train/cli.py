@@ -41,8 +41,12 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=defaults.epochs)
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    p.add_argument("--patience", type=int, default=defaults.patience, help="early-stopping patience in epochs")
+    p.add_argument("--patience", type=int, default=defaults.patience, help="0 (default): train every epoch and keep the last; N: stop when validation UA has "
+                        "not improved for N epochs and keep the best")
+    p.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
     p.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing)
+    p.add_argument("--mixup", type=float, default=defaults.mixup,
+                   help="alpha of waveform mixup on the training split (0 = off)")
     p.add_argument("--no-class-weights", action="store_true")
     for name in ("noise", "pitch", "stretch", "shift"):
         p.add_argument(f"--no-{name}", action="store_true", help=f"turn off {name} augmentation")
@@ -102,7 +106,8 @@ def main(argv=None) -> dict:
             raise SystemExit(f"error: {error}") from None
     recipe_kwargs = dict(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience,
-        label_smoothing=args.label_smoothing, class_weights=not args.no_class_weights, noise=not args.no_noise,
+        weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, mixup=args.mixup,
+        class_weights=not args.no_class_weights, noise=not args.no_noise,
         pitch=not args.no_pitch, stretch=not args.no_stretch, shift=not args.no_shift,
         augment_probability=args.augment_probability,
         model={**(json.loads(args.model_config) if args.model_config else {}),

@@ -197,22 +197,43 @@ def build_augmenter(noise: bool = True, pitch: bool = True, stretch: bool = True
 class AugmentedSplit(torch.utils.data.Dataset):
     """A training split whose waveforms are augmented afresh each time a row is read.
 
+    With `mixup` > 0 each row is also mixed with another random row of the split (mixup on waveforms,
+    weight drawn from Beta(mixup, mixup)) and its "emotion" becomes the matching soft label vector.
     Only ever wraps a training split, after splitting, so evaluation data is never augmented.
     """
 
-    def __init__(self, split: datasets.Dataset, augmenter, sampling_rate: int):
+    def __init__(self, split: datasets.Dataset, augmenter, sampling_rate: int, mixup: float = 0.0,
+                 num_labels: int = len(RAVDESS_EMOTIONS)):
         self.split = as_arrays(split)
         self.augmenter = augmenter
         self.sampling_rate = sampling_rate
+        self.mixup = mixup
+        self.num_labels = num_labels
 
     def __len__(self):
         return len(self.split)
 
-    def __getitem__(self, index):
-        row = dict(self.split[int(index)])
+    def _augmented(self, index: int) -> tuple[np.ndarray, int]:
+        row = self.split[int(index)]
+        wave = row["input_values"]
         if self.augmenter is not None:
-            row["input_values"] = self.augmenter(row["input_values"], sample_rate=self.sampling_rate)
-        return row
+            wave = self.augmenter(wave, sample_rate=self.sampling_rate)
+        return wave, int(row["emotion"])
+
+    def __getitem__(self, index):
+        wave, emotion = self._augmented(index)
+        if not self.mixup:
+            return {"input_values": wave, "emotion": emotion}
+        # `random` rather than NumPy: the DataLoader seeds it differently in each worker.
+        other, other_emotion = self._augmented(random.randrange(len(self)))
+        weight = random.betavariate(self.mixup, self.mixup)
+        mixed = np.zeros(max(len(wave), len(other)), dtype=np.float32)
+        mixed[: len(wave)] += weight * wave
+        mixed[: len(other)] += (1 - weight) * other
+        target = np.zeros(self.num_labels, dtype=np.float32)
+        target[emotion] += weight
+        target[other_emotion] += 1 - weight
+        return {"input_values": mixed, "emotion": target}
 
 
 def as_arrays(split: datasets.Dataset) -> datasets.Dataset:
