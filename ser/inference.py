@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,8 +180,8 @@ class EmotionRecognizer:
     def probabilities(self, waves: list[np.ndarray]) -> np.ndarray:
         """Class probabilities for already loaded mono waveforms at the model's rate, shape (n, classes).
 
-        Each waveform's mean is removed first: a DC offset carries no emotion, but would shift the
-        model's low-frequency features and its search for the speech onset.
+        Each waveform's mean is removed first. The model removes a DC offset itself, but over the
+        zero-padded batch row; here it is exact for clips of any length.
         """
         length = max(len(w) for w in waves)
         batch = np.zeros((len(waves), length), dtype=np.float32)
@@ -225,30 +226,51 @@ class EmotionRecognizer:
             results.append(result)
         return results
 
-    def predict_many(self, audios, sampling_rate: int | None = None, batch_size: int = 32):
+    def _prepare(self, audio, sampling_rate: int | None):
+        """One input of `predict_many`, ready to score: (clip, None) after the speech check, (None, pieces)
+        for a recording, or (AudioError, None)."""
+        try:
+            wave, pieces = self._open(audio, sampling_rate)
+            if pieces is None:
+                require_speech(wave, self.sampling_rate, MIN_SPEECH_SECONDS)
+            return wave, pieces
+        except AudioError as error:
+            return error, None
+
+    def predict_many(self, audios, sampling_rate: int | None = None, batch_size: int = 32, decode_workers: int = 2):
         """Yield `(input, scores)` for each input, or `(input, AudioError)` for one that cannot be used,
-        so a long list is never stopped by one bad file. Inputs are decoded and scored `batch_size` at a time."""
+        so a long list is never stopped by one bad file. Inputs are scored `batch_size` at a time.
+
+        Decoding takes about as long as the model, so `decode_workers` threads decode the inputs (FFmpeg and
+        resampling release the GIL), and the next batch is decoded while the model scores the current one."""
         audios = iter(audios)
-        while True:
-            chunk = [a for _, a in zip(range(batch_size), audios)]
-            if not chunk:
-                return
-            results, short = {}, {}
-            for i, audio in enumerate(chunk):
-                try:
-                    wave, pieces = self._open(audio, sampling_rate)
-                    if pieces is not None:
-                        results[i] = self._timeline(pieces).overall
+        with ThreadPoolExecutor(max(1, decode_workers)) as pool:
+
+            def decode_next():
+                chunk = list(itertools.islice(audios, batch_size))
+                return chunk, [pool.submit(self._prepare, audio, sampling_rate) for audio in chunk]
+
+            chunk, futures = decode_next()
+            while chunk:
+                prepared = [future.result() for future in futures]
+                next_chunk, futures = decode_next()
+                results, short = {}, {}
+                for i, (wave, pieces) in enumerate(prepared):
+                    if isinstance(wave, AudioError):
+                        results[i] = wave
+                    elif pieces is not None:
+                        try:
+                            results[i] = self._timeline(pieces).overall
+                        except AudioError as error:
+                            results[i] = error
                     else:
-                        require_speech(wave, self.sampling_rate, MIN_SPEECH_SECONDS)
                         short[i] = wave
-                except AudioError as error:
-                    results[i] = error
-            if short:
-                for i, probs in zip(short, self.probabilities(list(short.values()))):
-                    results[i] = self._scores(probs)
-            for i, audio in enumerate(chunk):
-                yield audio, results[i]
+                if short:
+                    for i, probs in zip(short, self.probabilities(list(short.values()))):
+                        results[i] = self._scores(probs)
+                for i, audio in enumerate(chunk):
+                    yield audio, results[i]
+                chunk = next_chunk
 
     def timeline(self, audio, sampling_rate: int | None = None, hop_seconds: float | None = None,
                  batch_size: int = 32) -> Timeline:
