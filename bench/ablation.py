@@ -1,0 +1,146 @@
+"""Recipe screening on validation actors only: how the default recipe was chosen.
+
+    python -m bench.ablation --data ../shared/data/ravdess                 # every variant below
+    python -m bench.ablation --data DIR --only baseline lr3e-3_bs16       # a subset
+
+Each variant trains on EmoBox fold 1's training actors minus 4 validation actors (2 male, 2 female) and is
+scored on those 4 validation actors; the fold's test actors are never loaded. To fit many variants on a
+2-core CPU, the front end runs once (features cached in memory) and the loop trains the model's CNN on
+them with SpecAugment but without waveform augmentation, so figures are comparable with each other, not
+with the 6-fold table. Results are appended to `bench/results/ablation/results.jsonl` and tabulated in
+`bench/results/ablation/README.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ser import SERConfig, SERForAudioClassification
+
+RESULTS = Path(__file__).parent / "results" / "ablation"
+FOLD = 1
+# name -> (SERConfig overrides, recipe); each row changes the row above it.
+TEN_MS = {"hop_length": 160, "time_mask_param": 40}  # the frame rate before the last row
+FIRST = {**TEN_MS, "pooling": "mean", "dropout": 0.3}  # the first release's network
+VARIANTS = {
+    "first release's network and recipe (mean pooling, dropout 0.3, lr 1e-3, batch 32, 30 epochs)":
+        (FIRST, {"lr": 1e-3, "batch_size": 32, "epochs": 30}),
+    "same, log-mel (64 bands) instead of MFCC+deltas": (
+        {**FIRST, "features": "logmel", "deltas": False}, {"lr": 1e-3, "batch_size": 32, "epochs": 30}),
+    "MFCC+deltas, statistics pooling, dropout 0.1": (TEN_MS, {"lr": 1e-3, "batch_size": 32, "epochs": 30}),
+    "+ learning rate 3e-3, batch 16": (TEN_MS, {"lr": 3e-3, "batch_size": 16, "epochs": 30}),
+    "+ 20 ms hop, 40 epochs (the default recipe)": ({}, {"lr": 3e-3, "batch_size": 16, "epochs": 40}),
+}
+
+
+def split_actors(actors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from train.data import EMOBOX_FOLDS
+
+    pool = sorted(set(actors.tolist()) - set(EMOBOX_FOLDS[FOLD]))
+    rng = np.random.RandomState(FOLD)
+    males, females = [a for a in pool if a % 2], [a for a in pool if not a % 2]
+    validation = set(rng.choice(males, 2, replace=False)) | set(rng.choice(females, 2, replace=False))
+    return np.flatnonzero(np.isin(actors, sorted(set(pool) - validation))), np.flatnonzero(np.isin(actors, sorted(validation)))
+
+
+def unweighted_accuracy(pred: np.ndarray, true: np.ndarray) -> float:
+    return float(np.mean([(pred[true == c] == c).mean() for c in np.unique(true)]))
+
+
+def run_variant(name, model_overrides, recipe, waves, labels, train_rows, val_rows, seed=0) -> dict:
+    from train.train import collate
+
+    torch.manual_seed(seed)
+    model = SERForAudioClassification(SERConfig(**model_overrides))
+
+    @torch.no_grad()
+    def features(rows):
+        return torch.cat([model.front_end.raw_features(collate([{"input_values": waves[i], "emotion": 0}
+                                                                  for i in rows[s:s + 64]])["input_values"])
+                          for s in range(0, len(rows), 64)])
+
+    x_train, x_val = features(train_rows), features(val_rows)
+    model.front_end.set_normalization(x_train.mean(dim=(0, 3)), x_train.std(dim=(0, 3)))
+    x_train, x_val = ((x - model.front_end.feature_mean[..., None]) / model.front_end.feature_std[..., None]
+                      for x in (x_train, x_val))
+    y_train = torch.tensor(labels[train_rows])
+    counts = np.bincount(labels[train_rows], minlength=8)
+    weights = torch.tensor(counts.sum() / counts / len(counts), dtype=torch.float32)
+    head = lambda x: model.classifier(model.pooling(model.encoder(x).mean(2)))  # noqa: E731 (embed() minus the front end)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe["lr"], weight_decay=1e-2)
+    steps = recipe["epochs"] * math.ceil(len(train_rows) / recipe["batch_size"])
+    warmup = max(1, steps // 20)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1, s / steps))))
+    started, curve = time.time(), []
+    for epoch in range(recipe["epochs"]):
+        model.train()
+        order, correct = torch.randperm(len(train_rows)), 0
+        for s in range(0, len(order), recipe["batch_size"]):
+            batch = order[s: s + recipe["batch_size"]]
+            x = model.spec_augment(x_train[batch]) if model.config.spec_augment else x_train[batch]
+            logits = head(x)
+            loss = torch.nn.functional.cross_entropy(logits, y_train[batch], weight=weights)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            correct += int((logits.argmax(-1) == y_train[batch]).sum())
+        if (epoch + 1) % 5 == 0 or epoch + 1 == recipe["epochs"]:
+            model.eval()
+            with torch.no_grad():
+                pred = torch.cat([head(x_val[s: s + 128]) for s in range(0, len(x_val), 128)]).argmax(-1).numpy()
+            curve.append({"epoch": epoch + 1, "train_accuracy": correct / len(train_rows),
+                          "validation_ua": unweighted_accuracy(pred, labels[val_rows])})
+            print(name, curve[-1], flush=True)
+    return {"name": name, "model": model_overrides, "recipe": recipe, "validation_ua": curve[-1]["validation_ua"],
+            "train_accuracy": curve[-1]["train_accuracy"], "curve": curve, "seconds": round(time.time() - started)}
+
+
+def table(results: list[dict]) -> str:
+    rows = ["| variant | validation UA (4 actors of fold 1's training pool) | train accuracy | minutes |",
+            "| --- | --- | --- | --- |"]
+    for r in results:
+        rows.append(f"| {r['name']} | {r['validation_ua']:.1%} | {r['train_accuracy']:.1%} | {r['seconds'] / 60:.0f} |")
+    return "\n".join(rows) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bench.ablation", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=None, help="RAVDESS source, as for `python -m train --data`")
+    parser.add_argument("--only", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    args = parser.parse_args(argv)
+    from train import data
+
+    dataset = data.load_ravdess(args.data)
+    waves = data.as_arrays(dataset)["input_values"]
+    labels, actors = np.asarray(dataset["emotion"]), np.asarray(dataset["actor"])
+    train_rows, val_rows = split_actors(actors)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for name in args.only:
+        result = run_variant(name, *VARIANTS[name], waves, labels, train_rows, val_rows)
+        with open(RESULTS / "results.jsonl", "a") as f:
+            f.write(json.dumps(result) + "\n")
+    latest = {}
+    for line in (RESULTS / "results.jsonl").read_text().splitlines():
+        result = json.loads(line)
+        latest[result["name"]] = result
+    ordered = [latest[n] for n in VARIANTS if n in latest]
+    (RESULTS / "README.md").write_text(
+        "# Recipe screening (validation actors only)\n\nProduced by `python -m bench.ablation --data "
+        "../shared/data/ravdess`; see the module docstring for the protocol. Scores on 4 validation actors are "
+        "noisy (a few points either way); they choose settings, the 6-fold table in `../accuracy` reports.\n\n"
+        + table(ordered))
+    print(table(ordered))
+
+
+if __name__ == "__main__":
+    main()
