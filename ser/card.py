@@ -171,6 +171,8 @@ def _training_section(metrics: dict | None) -> list[str]:
     if not recipe:
         return []
     augment = [name for name in ("noise", "pitch", "stretch", "shift") if recipe.get(name)]
+    if recipe.get("degrade"):
+        augment.append("degraded speech (coloured noise, babble, telephone band, clipping)")
     lines = ["## Training", "",
              f"- transformers `Trainer`: learning rate {recipe.get('learning_rate')}, "
              f"weight decay {recipe.get('weight_decay')}, batch size {recipe.get('batch_size')}, "

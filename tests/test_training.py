@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 import pytest
 from conftest import FIXTURE
 from PIL import Image
@@ -69,3 +71,29 @@ def test_training_with_mixup_runs_on_soft_labels(tmp_path):
           "--no-pitch", "--no-stretch", "--output-dir", str(tmp_path)])
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["recipe"]["mixup"] == 0.4 and len(metrics["train_loss_per_epoch"]) == 2
+
+
+def test_babble_adds_other_voices_at_0_to_20_db_snr():
+    from train import data
+
+    clips = data.load_ravdess(str(FIXTURE))
+    plain = data.AugmentedSplit(clips, None, 16000)
+    babbled = data.AugmentedSplit(clips, None, 16000, babble=1.0)
+    for i in range(0, len(plain), 4):
+        clean, noisy = plain[i]["input_values"], babbled[i]["input_values"]
+        assert noisy.shape == clean.shape and babbled[i]["emotion"] == plain[i]["emotion"]
+        added = noisy - clean
+        snr_db = 10 * np.log10(np.mean(clean ** 2) / np.mean(added ** 2))
+        assert -0.01 <= snr_db <= 20.01
+
+
+def test_degrade_augmentation_changes_the_training_clips_and_trains(tmp_path):
+    from train import data
+
+    clean = data.AugmentedSplit(data.load_ravdess(str(FIXTURE)), None, 16000)[0]["input_values"]
+    augment = data.build_augmenter(noise=False, pitch=False, stretch=False, shift=False, probability=1.0, degrade=True)
+    degraded = augment(clean, sample_rate=16000)
+    assert degraded.shape == clean.shape and not np.allclose(degraded, clean, atol=1e-3)
+    main(["--data", str(FIXTURE), "--protocol", "full", "--epochs", "1", "--batch-size", "8", "--degrade",
+          "--no-pitch", "--no-stretch", "--output-dir", str(tmp_path)])
+    assert json.loads((tmp_path / "metrics.json").read_text())["recipe"]["degrade"] is True

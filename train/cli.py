@@ -47,6 +47,9 @@ def parse_args(argv=None):
     p.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing)
     p.add_argument("--mixup", type=float, default=defaults.mixup,
                    help="alpha of waveform mixup on the training split (0 = off)")
+    p.add_argument("--degrade", action="store_true",
+                   help="also train on degraded speech: coloured noise and babble at 0-20 dB SNR, telephone band, "
+                        "clipping (see bench.robustness)")
     p.add_argument("--no-class-weights", action="store_true")
     for name in ("noise", "pitch", "stretch", "shift"):
         p.add_argument(f"--no-{name}", action="store_true", help=f"turn off {name} augmentation")
@@ -106,7 +109,7 @@ def main(argv=None) -> dict:
             raise SystemExit(f"error: {error}") from None
     recipe_kwargs = dict(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience,
-        weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, mixup=args.mixup,
+        weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, mixup=args.mixup, degrade=args.degrade,
         class_weights=not args.no_class_weights, noise=not args.no_noise,
         pitch=not args.no_pitch, stretch=not args.no_stretch, shift=not args.no_shift,
         augment_probability=args.augment_probability,

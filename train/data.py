@@ -177,11 +177,21 @@ def split_dataset(ds: datasets.Dataset, protocol: str, fold: int | None = None, 
 
 
 def build_augmenter(noise: bool = True, pitch: bool = True, stretch: bool = True, shift: bool = True,
-                    probability: float = 0.3):
-    """Waveform augmentation (audiomentations) for the training split; `None` when all are off."""
+                    probability: float = 0.3, degrade: bool = False):
+    """Waveform augmentation (audiomentations) for the training split; `None` when all are off.
+
+    `degrade` adds the conditions of `bench.robustness` at training strength: coloured noise (white to pink and
+    beyond) at 0-20 dB SNR, a telephone-like band (high-pass 200-400 Hz, low-pass 3-4 kHz) and hard clipping.
+    Babble needs other clips, so `AugmentedSplit` adds it."""
     import audiomentations as A
 
     steps = []
+    if degrade:
+        steps += [A.AddColorNoise(min_snr_db=0.0, max_snr_db=20.0, min_f_decay=-6.0, max_f_decay=0.0, p=probability),
+                  A.Compose([A.HighPassFilter(min_cutoff_freq=200.0, max_cutoff_freq=400.0, p=1.0),
+                             A.LowPassFilter(min_cutoff_freq=3000.0, max_cutoff_freq=4000.0, p=1.0)],
+                            p=probability / 2),
+                  A.ClippingDistortion(min_percentile_threshold=0, max_percentile_threshold=20, p=probability / 2)]
     if noise:
         steps.append(A.AddGaussianSNR(min_snr_db=10.0, max_snr_db=40.0, p=probability))
     if pitch:
@@ -203,12 +213,13 @@ class AugmentedSplit(torch.utils.data.Dataset):
     """
 
     def __init__(self, split: datasets.Dataset, augmenter, sampling_rate: int, mixup: float = 0.0,
-                 num_labels: int = len(RAVDESS_EMOTIONS)):
+                 num_labels: int = len(RAVDESS_EMOTIONS), babble: float = 0.0):
         self.split = as_arrays(split)
         self.augmenter = augmenter
         self.sampling_rate = sampling_rate
         self.mixup = mixup
         self.num_labels = num_labels
+        self.babble = babble
 
     def __len__(self):
         return len(self.split)
@@ -218,7 +229,21 @@ class AugmentedSplit(torch.utils.data.Dataset):
         wave = row["input_values"]
         if self.augmenter is not None:
             wave = self.augmenter(wave, sample_rate=self.sampling_rate)
+        if self.babble and random.random() < self.babble:
+            wave = self._add_babble(wave)
         return wave, int(row["emotion"])
+
+    def _add_babble(self, wave: np.ndarray) -> np.ndarray:
+        """Wave plus 3-5 other clips of the split (each at equal level, looped from a random point) at 0-20 dB SNR:
+        the crowd of voices a phone or a meeting room adds, which stationary noise does not imitate."""
+        crowd = np.zeros_like(wave)
+        for _ in range(random.randint(3, 5)):
+            other = self.split[random.randrange(len(self))]["input_values"]
+            other = np.roll(np.resize(other, len(wave)), random.randrange(len(wave)))
+            crowd += other / (np.sqrt(np.mean(other ** 2)) + 1e-8)
+        snr_db = random.uniform(0.0, 20.0)
+        level = np.sqrt(np.mean(wave ** 2)) / (np.sqrt(np.mean(crowd ** 2)) + 1e-8) / 10 ** (snr_db / 20)
+        return (wave + level * crowd).astype(np.float32)
 
     def __getitem__(self, index):
         wave, emotion = self._augmented(index)

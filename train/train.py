@@ -44,6 +44,9 @@ class Recipe:
     shift: bool = True
     augment_probability: float = 0.3
     mixup: float = 0.0  # Beta(alpha, alpha) parameter of waveform mixup; 0 turns it off
+    # Noise, babble, telephone band and clipping (train.data.build_augmenter) on top of the above, for robustness
+    # to the conditions of bench.robustness.
+    degrade: bool = False
     seed: int = 0
     model: dict = field(default_factory=dict)  # SERConfig overrides, e.g. {"features": "logmel"}
 
@@ -118,7 +121,7 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
         return {k: result[k] for k in ("accuracy", "unweighted_accuracy", "macro_f1")}
 
     augmenter = data.build_augmenter(recipe.noise, recipe.pitch, recipe.stretch, recipe.shift,
-                                     recipe.augment_probability)
+                                     recipe.augment_probability, recipe.degrade)
     args = TrainingArguments(
         output_dir=str(output_dir / "checkpoints"),
         num_train_epochs=recipe.epochs,
@@ -145,7 +148,7 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
         model=model,
         args=args,
         train_dataset=data.AugmentedSplit(splits["train"], augmenter, config.sampling_rate, recipe.mixup,
-                                          config.num_labels),
+                                          config.num_labels, babble=recipe.degrade * recipe.augment_probability),
         eval_dataset=data.as_arrays(splits["validation"]),
         data_collator=collate,
         compute_loss_func=loss_fn,
