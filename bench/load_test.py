@@ -36,18 +36,16 @@ import os
 import platform
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.app_server import ROOT, running_app
+
 FIXTURE = ROOT / "tests" / "fixtures" / "ravdess"
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "load"
 EMOTIONS = {"neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"}
@@ -145,49 +143,6 @@ def schedule(args: argparse.Namespace, valid: list[Input], bad: list[Input]) -> 
 
 
 # --- the server ---------------------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def running_app(workdir: Path, startup_timeout: float):
-    """Run `python app.py --port PORT` (embedded model) as a user would; yield (url, process); stop it afterwards.
-    Its output goes to workdir/app.log, its uploads to workdir/gradio."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    log_path = workdir / "app.log"
-    environment = {**os.environ, "GRADIO_TEMP_DIR": str(workdir / "gradio"), "HF_HUB_OFFLINE": "1",
-                   "GRADIO_ANALYTICS_ENABLED": "False"}
-    for name in ("GRADIO_SERVER_NAME", "SER_MODEL", "SER_MAX_SECONDS"):  # the defaults, whatever this shell has
-        environment.pop(name, None)
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT,
-                                   env=environment, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + startup_timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"app.py exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(url, timeout=5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"app.py did not serve {url} in {startup_timeout:g} s:\n"
-                                       f"{log_path.read_text()[-3000:]}")
-                time.sleep(0.5)
-        yield url, process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
 
 def rss_mb(pid: int) -> tuple[float, float]:
     """Resident memory of the process and all its children, in MiB: (all of it, the anonymous part). The rest
@@ -553,7 +508,7 @@ def main(argv=None) -> int:
         plan = schedule(args, valid, bad)
         print(f"{len(valid)} valid inputs, {len(bad)} bad ones; starting app.py...", file=sys.stderr)
         try:
-            with running_app(workdir, args.startup_timeout) as (url, process):
+            with running_app(workdir=workdir, startup_timeout=args.startup_timeout) as (url, process):
                 print(f"app.py serves {url} (pid {process.pid})", file=sys.stderr)
                 run = run_load(args, url, process.pid, plan, valid[0])
         except RuntimeError as error:
