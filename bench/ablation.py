@@ -46,6 +46,7 @@ VARIANTS.update({
     "default + mixup (alpha 0.2, on features here)": ({}, {**DEFAULT, "mixup": 0.2}),
     "default + 60 epochs": ({}, {**DEFAULT, "epochs": 60}),
     "default + 1.5x channels (24, 48, 96, 192)": ({"channels": [24, 48, 96, 192]}, DEFAULT),
+    "default with log-mel (64 bands, no deltas) instead of MFCC+deltas": ({"features": "logmel", "deltas": False}, DEFAULT),
 })
 
 
