@@ -237,6 +237,14 @@ def degrade(clips: FoldClips, condition: str, seed: int = 0) -> list[np.ndarray]
 
 # ---------------------------------------------------------------- folds: models, test actors, scores
 
+def shown(path: Path) -> str:
+    """A path as the report shows it: relative to the repository when inside it, so reports name no one's home."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def resolve_test_actors(fold: int, fold_dir: Path, override: list[int] | None) -> tuple[list[int], str, list[int]]:
     """(test actors, where they came from, the model's training + validation actors as far as known)."""
     from train.data import EMOBOX_FOLDS
@@ -247,7 +255,7 @@ def resolve_test_actors(fold: int, fold_dir: Path, override: list[int] | None) -
     if override:
         return sorted(override), "--test-actors", seen
     if actors.get("test"):
-        return sorted(actors["test"]), str(metrics_file), seen
+        return sorted(actors["test"]), shown(metrics_file), seen
     if fold not in EMOBOX_FOLDS:
         raise ValueError(f"fold {fold}: {metrics_file} lists no test actors and {fold} is not an EmoBox fold (1-6); "
                          "pass --test-actors")
@@ -459,7 +467,7 @@ def main(argv=None):
     report = {
         "command": shlex.join(["python", "-m", "bench.robustness", *argv]),
         "data": args.data,
-        "models": str(args.models),
+        "models": shown(args.models),
         "seed": args.seed,
         "conditions": {c: CONDITIONS[c][0] for c in conditions},
         "summary": summary,

@@ -4,7 +4,8 @@
 
 Every figure comes from a results file that a command in this repository writes:
 bench/results/release/metrics.json (`python -m train --protocol full`), bench/results/accuracy/*/summary.json
-(`python -m bench.accuracy`), bench/results/speed/speed.json (`python -m bench.speed`).
+(`python -m bench.accuracy`), bench/results/speed/speed.json (`python -m bench.speed`),
+bench/results/robustness/robustness.json (`python -m bench.robustness`).
 """
 
 import json
@@ -35,6 +36,27 @@ def speed_section(speed: dict) -> str:
             f"{ratio:.0f}x faster than a wav2vec2-large-xlsr classifier (315M parameters) on the same clip.\n\n")
 
 
+ROBUSTNESS_ROWS = {"white_10db": "white noise, 10 dB SNR", "pink_10db": "pink noise, 10 dB SNR",
+                   "babble_10db": "babble of other speakers, 10 dB SNR", "telephone": "telephone band (8 kHz, 300-3400 Hz)",
+                   "mp3_32k": "MP3 at 32 kbit/s", "gain_-20db": "-20 dB gain", "clipping": "hard clipping"}
+
+
+def robustness_section(robustness: dict) -> str:
+    """The release model has no unseen actors left to test on, so noise robustness is that of the same recipe's
+    EmoBox fold models, each on its own unseen actors."""
+    summary, folds = robustness["summary"], len(robustness["folds"])
+    rows = "".join(f"| {name} | {summary[key]['unweighted_accuracy']:.1%} | {summary[key]['drop_points']:+.1f} |\n"
+                   for key, name in ROBUSTNESS_ROWS.items() if key in summary)
+    worst = max(summary[key]["drop_points"] for key in ROBUSTNESS_ROWS if key in summary and key != "gain_-20db")
+    warning = " Expect noisy, phone-band or clipped recordings to be judged much less reliably." * (worst > 10)
+    return ("## Robustness\n\n"
+            f"Unweighted accuracy of this recipe's EmoBox fold models on their unseen actors, mean over {folds} "
+            f"fold{'s' * (folds > 1)}, clean and degraded (`{robustness['command']}`); the drop is in points of UA "
+            f"(positive: worse).{warning}\n\n"
+            "| condition | UA | drop vs clean (points) |\n| --- | --- | --- |\n"
+            f"| clean | {summary['clean']['unweighted_accuracy']:.1%} | – |\n" + rows + "\n")
+
+
 def main():
     summary = ACCURACY / "default_emobox" / "summary.json"
     images = {"checkpoint": "confusion_matrix.png"}
@@ -50,6 +72,10 @@ def main():
     speed = ROOT / "bench" / "results" / "speed" / "speed.json"
     if speed.exists():
         card = card.replace("## Intended use and limitations", speed_section(json.loads(speed.read_text()))
+                            + "## Intended use and limitations", 1)
+    robustness = ROOT / "bench" / "results" / "robustness" / "robustness.json"
+    if robustness.exists():
+        card = card.replace("## Intended use and limitations", robustness_section(json.loads(robustness.read_text()))
                             + "## Intended use and limitations", 1)
     (ROOT / "model_card.md").write_text(card)
     target = Path(DEFAULT_MODEL)
