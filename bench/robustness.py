@@ -47,7 +47,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import ROOT, shown
+
 DEFAULT_MODELS = ROOT / "bench" / "results" / "accuracy" / "default_emobox"
 RESULTS = ROOT / "bench" / "results" / "robustness"
 RATE = 16000
@@ -236,14 +237,6 @@ def degrade(clips: FoldClips, condition: str, seed: int = 0) -> list[np.ndarray]
 
 
 # ---------------------------------------------------------------- folds: models, test actors, scores
-
-def shown(path: Path) -> str:
-    """A path as the report shows it: relative to the repository when inside it, so reports name no one's home."""
-    try:
-        return str(path.resolve().relative_to(ROOT))
-    except ValueError:
-        return str(path)
-
 
 def resolve_test_actors(fold: int, fold_dir: Path, override: list[int] | None) -> tuple[list[int], str, list[int]]:
     """(test actors, where they came from, the model's training + validation actors as far as known)."""

@@ -44,7 +44,7 @@ from ser.audio import audio_duration
 from ser.cli import expand
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import ROOT, shown
 DEFAULT_DATA = ROOT / "tests" / "fixtures" / "ravdess"
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "speed"
 ANCHOR_ID = "ehcalabres/wav2vec2-lg-xlsr-en-speech-emotion-recognition"
@@ -393,7 +393,7 @@ def run(args) -> dict:
         log(f"ours: {checkpoint} ({origin}); clip {clip}")
         recognizer = ser.EmotionRecognizer(str(checkpoint))
         model = recognizer.model
-        ours = {"name": "ours (PyTorch)", "checkpoint": str(checkpoint), "weights": origin,
+        ours = {"name": "ours (PyTorch)", "checkpoint": shown(checkpoint), "weights": origin,
                 "parameters": parameters(model),
                 "size_on_disk_bytes": (checkpoint / "model.safetensors").stat().st_size,
                 "windows_per_clip": windows_per_call(model, lambda: recognizer.predict(clip)),
