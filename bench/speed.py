@@ -45,6 +45,7 @@ from ser.cli import expand
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from bench import ROOT, shown
+
 DEFAULT_DATA = ROOT / "tests" / "fixtures" / "ravdess"
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "speed"
 ANCHOR_ID = "ehcalabres/wav2vec2-lg-xlsr-en-speech-emotion-recognition"

@@ -36,18 +36,17 @@ def speed_section(speed: dict) -> str:
             f"{ratio:.0f}x faster than a wav2vec2-large-xlsr classifier (315M parameters) on the same clip.\n\n")
 
 
-ROBUSTNESS_ROWS = {"white_10db": "white noise, 10 dB SNR", "pink_10db": "pink noise, 10 dB SNR",
-                   "babble_10db": "babble of other speakers, 10 dB SNR", "telephone": "telephone band (8 kHz, 300-3400 Hz)",
-                   "mp3_32k": "MP3 at 32 kbit/s", "gain_-20db": "-20 dB gain", "clipping": "hard clipping"}
+CARD_CONDITIONS = ("white_10db", "pink_10db", "babble_10db", "telephone", "mp3_32k", "gain_-20db", "clipping")
 
 
 def robustness_section(robustness: dict) -> str:
     """The release model has no unseen actors left to test on, so noise robustness is that of the same recipe's
     EmoBox fold models, each on its own unseen actors."""
     summary, folds = robustness["summary"], len(robustness["folds"])
-    rows = "".join(f"| {name} | {summary[key]['unweighted_accuracy']:.1%} | {summary[key]['drop_points']:+.1f} |\n"
-                   for key, name in ROBUSTNESS_ROWS.items() if key in summary)
-    worst = max(summary[key]["drop_points"] for key in ROBUSTNESS_ROWS if key in summary and key != "gain_-20db")
+    shown = [key for key in CARD_CONDITIONS if key in summary]
+    rows = "".join(f"| {key} ({robustness['conditions'][key]}) | {summary[key]['unweighted_accuracy']:.1%} | "
+                   f"{summary[key]['drop_points']:+.1f} |\n" for key in shown)
+    worst = max(summary[key]["drop_points"] for key in shown if key != "gain_-20db")
     warning = " Expect noisy, phone-band or clipped recordings to be judged much less reliably." * (worst > 10)
     return ("## Robustness\n\n"
             f"Unweighted accuracy of this recipe's EmoBox fold models on their unseen actors, mean over {folds} "
@@ -55,6 +54,10 @@ def robustness_section(robustness: dict) -> str:
             f"(positive: worse).{warning}\n\n"
             "| condition | UA | drop vs clean (points) |\n| --- | --- | --- |\n"
             f"| clean | {summary['clean']['unweighted_accuracy']:.1%} | – |\n" + rows + "\n")
+
+
+def before_limitations(card: str, section: str) -> str:
+    return card.replace("## Intended use and limitations", section + "## Intended use and limitations", 1)
 
 
 def main():
@@ -66,17 +69,14 @@ def main():
     baselines = ACCURACY / "README.md"
     if baselines.exists():
         table = baselines.read_text().split("\n\n", 2)[-1]
-        card = card.replace("## Intended use and limitations",
-                            "### Side by side with earlier designs (same data, same folds)\n\n"
-                            "Produced by `python -m bench.accuracy`:\n\n" + table + "\n## Intended use and limitations", 1)
+        card = before_limitations(card, "### Side by side with earlier designs (same data, same folds)\n\n"
+                                        "Produced by `python -m bench.accuracy`:\n\n" + table + "\n")
     speed = ROOT / "bench" / "results" / "speed" / "speed.json"
     if speed.exists():
-        card = card.replace("## Intended use and limitations", speed_section(json.loads(speed.read_text()))
-                            + "## Intended use and limitations", 1)
+        card = before_limitations(card, speed_section(json.loads(speed.read_text())))
     robustness = ROOT / "bench" / "results" / "robustness" / "robustness.json"
     if robustness.exists():
-        card = card.replace("## Intended use and limitations", robustness_section(json.loads(robustness.read_text()))
-                            + "## Intended use and limitations", 1)
+        card = before_limitations(card, robustness_section(json.loads(robustness.read_text())))
     (ROOT / "model_card.md").write_text(card)
     target = Path(DEFAULT_MODEL)
     (target / "README.md").write_text(card)
