@@ -95,5 +95,6 @@ def test_degrade_augmentation_changes_the_training_clips_and_trains(tmp_path):
     degraded = augment(clean, sample_rate=16000)
     assert degraded.shape == clean.shape and not np.allclose(degraded, clean, atol=1e-3)
     main(["--data", str(FIXTURE), "--protocol", "full", "--epochs", "1", "--batch-size", "8", "--degrade",
-          "--no-pitch", "--no-stretch", "--output-dir", str(tmp_path)])
-    assert json.loads((tmp_path / "metrics.json").read_text())["recipe"]["degrade"] is True
+          "--workers", "2", "--no-pitch", "--no-stretch", "--output-dir", str(tmp_path)])
+    recipe = json.loads((tmp_path / "metrics.json").read_text())["recipe"]
+    assert recipe["degrade"] is True and recipe["workers"] == 2

@@ -51,6 +51,9 @@ def parse_args(argv=None):
                    help="also train on degraded speech: coloured noise and babble at 0-20 dB SNR, telephone band, "
                         "clipping (see bench.robustness)")
     p.add_argument("--no-class-weights", action="store_true")
+    p.add_argument("--workers", type=int, default=defaults.workers,
+                   help="processes that augment batches while the model trains (default %(default)s; results "
+                        "repeat for a given count, not across counts)")
     for name in ("noise", "pitch", "stretch", "shift"):
         p.add_argument(f"--no-{name}", action="store_true", help=f"turn off {name} augmentation")
     p.add_argument("--augment-probability", type=float, default=defaults.augment_probability)
@@ -112,7 +115,7 @@ def main(argv=None) -> dict:
         weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, mixup=args.mixup, degrade=args.degrade,
         class_weights=not args.no_class_weights, noise=not args.no_noise,
         pitch=not args.no_pitch, stretch=not args.no_stretch, shift=not args.no_shift,
-        augment_probability=args.augment_probability,
+        augment_probability=args.augment_probability, workers=args.workers,
         model={**(json.loads(args.model_config) if args.model_config else {}),
                **({"spec_augment": False} if args.no_spec_augment else {})},
     )
