@@ -27,7 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import ROOT
+
 FIXTURE = ROOT / "tests" / "fixtures" / "ravdess"
 DEFAULT_OUTPUT = ROOT / "bench" / "results"
 RATE = 48000
