@@ -94,7 +94,15 @@ def test_degrade_augmentation_changes_the_training_clips_and_trains(tmp_path):
     augment = data.build_augmenter(noise=False, pitch=False, stretch=False, shift=False, probability=1.0, degrade=True)
     degraded = augment(clean, sample_rate=16000)
     assert degraded.shape == clean.shape and not np.allclose(degraded, clean, atol=1e-3)
-    main(["--data", str(FIXTURE), "--protocol", "full", "--epochs", "1", "--batch-size", "8", "--degrade",
-          "--workers", "2", "--no-pitch", "--no-stretch", "--output-dir", str(tmp_path)])
+    main(["--data", str(FIXTURE), "--protocol", "full", "--epochs", "1", "--batch-size", "8",
+          "--no-pitch", "--no-stretch", "--output-dir", str(tmp_path)])
     recipe = json.loads((tmp_path / "metrics.json").read_text())["recipe"]
-    assert recipe["degrade"] is True and recipe["workers"] == 2
+    assert recipe["degrade"] is True and recipe["workers"] == 2  # the default recipe
+
+
+def test_the_previous_recipe_is_still_one_option_away():
+    from train.cli import parse_args
+
+    args = parse_args(["--output-dir", "x", "--epochs", "40", "--no-degrade", "--workers", "1"])
+    assert (args.epochs, args.degrade, args.workers) == (40, False, 1)
+    assert parse_args(["--output-dir", "x", "--degrade"]).degrade is True

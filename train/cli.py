@@ -47,9 +47,9 @@ def parse_args(argv=None):
     p.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing)
     p.add_argument("--mixup", type=float, default=defaults.mixup,
                    help="alpha of waveform mixup on the training split (0 = off)")
-    p.add_argument("--degrade", action="store_true",
+    p.add_argument("--degrade", action=argparse.BooleanOptionalAction, default=defaults.degrade,
                    help="also train on degraded speech: coloured noise and babble at 0-20 dB SNR, telephone band, "
-                        "clipping (see bench.robustness)")
+                        "clipping (see bench.robustness); on by default")
     p.add_argument("--no-class-weights", action="store_true")
     p.add_argument("--workers", type=int, default=defaults.workers,
                    help="processes that augment batches while the model trains (default %(default)s; results "
