@@ -125,7 +125,7 @@ def main(argv=None):
     text = table(results)
     (args.output / "README.md").write_text("# Accuracy on RAVDESS (8 classes)\n\nProduced by `python -m bench.accuracy`."
                                            " UA = unweighted accuracy (mean per-class recall), the headline; WA = "
-                                           "accuracy. Systems: `default` is `python -m train` without options; "
+                                           "accuracy.\n\nSystems: `default` is `python -m train` without options; "
                                            "`clean40` the previous default (40 epochs, no degraded audio in "
                                            "training); `cnn1d` and `rf` the earlier projects' designs (see the "
                                            "module docstring). A system's `random` row is missing until that run "

@@ -68,10 +68,9 @@ def main():
     card = model_card_from_run(REPO_ID, DEFAULT_MODEL, RELEASE, summary if summary.exists() else None, images)
     baselines = ACCURACY / "README.md"
     if baselines.exists():
-        table = baselines.read_text().split("\n\n", 2)[-1]
+        legend_and_table = "\n\n".join(baselines.read_text().split("\n\n")[-2:])
         card = before_limitations(card, "### Side by side with earlier designs (same data, same folds)\n\n"
-                                        "Produced by `python -m bench.accuracy` (`clean40` is the previous default "
-                                        "recipe: 40 epochs, no degraded speech in training):\n\n" + table + "\n")
+                                        "Produced by `python -m bench.accuracy`. " + legend_and_table + "\n")
     speed = ROOT / "bench" / "results" / "speed" / "speed.json"
     if speed.exists():
         card = before_limitations(card, speed_section(json.loads(speed.read_text())))

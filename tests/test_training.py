@@ -101,8 +101,9 @@ def test_degrade_augmentation_changes_the_training_clips_and_trains(tmp_path):
 
 
 def test_the_previous_recipe_is_still_one_option_away():
+    from bench.accuracy import CLEAN40
     from train.cli import parse_args
 
-    args = parse_args(["--output-dir", "x", "--epochs", "40", "--no-degrade", "--workers", "1"])
+    args = parse_args(["--output-dir", "x", *CLEAN40])
     assert (args.epochs, args.degrade, args.workers) == (40, False, 1)
     assert parse_args(["--output-dir", "x", "--degrade"]).degrade is True
