@@ -3,10 +3,14 @@ levelled speech.
 
     python -m bench.robustness --data ../shared/data/ravdess          # the 6 fold models of bench.accuracy
     python -m bench.robustness --data DIR --folds 1 3 --output DIR    # a subset of the folds, elsewhere
+    python -m bench.robustness --data DIR --models runs/X --validation-actors --output DIR  # to choose a recipe
 
 Each fold model (`--models DIR/foldN/model`, a `save_pretrained` checkpoint, as `python -m bench.accuracy --only
 default --protocols emobox` leaves them) is scored on the clips of that fold's test actors (from the fold's
 metrics.json, else `train.data.EMOBOX_FOLDS`, or `--test-actors`), clean and under each degradation below.
+`--validation-actors` scores each fold model on its own validation actors instead, so that a training recipe can
+be chosen for robustness without looking at the test folds (babble then comes from the one other validation
+actor).
 Predictions go through `ser.EmotionRecognizer.probabilities`, as users' do; the score is unweighted accuracy (UA,
 mean per-class recall, from train/emotion_metrics). Every random choice comes from a generator seeded by
 `--seed`, the condition and the clip, so results do not depend on the order or subset of folds.
@@ -238,12 +242,19 @@ def degrade(clips: FoldClips, condition: str, seed: int = 0) -> list[np.ndarray]
 
 # ---------------------------------------------------------------- folds: models, test actors, scores
 
-def resolve_test_actors(fold: int, fold_dir: Path, override: list[int] | None) -> tuple[list[int], str, list[int]]:
-    """(test actors, where they came from, the model's training + validation actors as far as known)."""
+def resolve_test_actors(fold: int, fold_dir: Path, override: list[int] | None,
+                        validation: bool = False) -> tuple[list[int], str, list[int]]:
+    """(test actors, where they came from, the model's training + validation actors as far as known).
+    `validation` takes the fold's validation actors instead, which trained nothing (and seen becomes the
+    training actors alone)."""
     from train.data import EMOBOX_FOLDS
 
     metrics_file = fold_dir / "metrics.json"
     actors = json.loads(metrics_file.read_text()).get("actors", {}) if metrics_file.is_file() else {}
+    if validation:
+        if not actors.get("validation"):
+            raise ValueError(f"fold {fold}: {metrics_file} lists no validation actors")
+        return sorted(actors["validation"]), shown(metrics_file) + " (validation)", sorted(actors.get("train", []))
     seen = sorted(set(actors.get("train", [])) | set(actors.get("validation", [])))
     if override:
         return sorted(override), "--test-actors", seen
@@ -308,7 +319,7 @@ def score(recognizer, clips: FoldClips, waves: list[np.ndarray], metric, batch_s
 
 
 def run_fold(fold: int, models: Path, dataset, source: str, conditions: list[str], override: list[int] | None,
-             seed: int, batch_size: int, metric) -> dict:
+             seed: int, batch_size: int, metric, validation: bool = False) -> dict:
     import ser
 
     fold_dir = models / f"fold{fold}"
@@ -317,7 +328,7 @@ def run_fold(fold: int, models: Path, dataset, source: str, conditions: list[str
         raise ValueError(f"fold {fold}: no model at {model_dir}; train the fold models with `python -m bench.accuracy "
                          "--only default --protocols emobox` (keeping their model/ folders) or pass --models")
     recognizer = ser.EmotionRecognizer(str(model_dir))
-    actors, actors_from, seen = resolve_test_actors(fold, fold_dir, override)
+    actors, actors_from, seen = resolve_test_actors(fold, fold_dir, override, validation)
     clips, info = fold_clips(dataset, actors, recognizer.labels, fold, source)
     if info["missing_actors"]:
         print(f"  warning: fold {fold}: no clips of test actor(s) {info['missing_actors']} in {source}", flush=True)
@@ -378,8 +389,10 @@ def markdown(report: dict) -> str:
     lines = [
         "# Robustness of the EmoBox fold models (RAVDESS, 8 classes)",
         "",
-        f"Produced by `{report['command']}`. UA = unweighted accuracy (mean per-class recall) on each fold's test "
-        + ("actors, whom the fold's model never heard" if not seen else
+        f"Produced by `{report['command']}`. UA = unweighted accuracy (mean per-class recall) on each fold's "
+        + ("VALIDATION actors (for choosing a recipe; the test actors are not scored), whom the fold's model never "
+           "trained on" if report.get("validation_actors") else
+           "test actors, whom the fold's model never heard" if not seen else
            "actors (see *Test sets* below: some of them trained the model, so these figures are speaker-DEPENDENT)")
         + "; drop = clean UA minus the condition's UA, in points "
         "(positive: worse). Degradations are described in `bench/robustness.py`; SNR is measured on the clean "
@@ -405,12 +418,13 @@ def markdown(report: dict) -> str:
     if any(rejected.values()):
         lines += ["", "Clips that `EmotionRecognizer.predict` would refuse as silence (`NoSpeechError`), scored "
                   "here anyway: " + ", ".join(f"{c}: {n}" for c, n in rejected.items() if n) + "."]
-    notes = [f"fold {k}: test actors {f['test_actors']} from {f['test_actors_from']}"
+    notes = [f"fold {k}: actors {f['test_actors']} from {f['test_actors_from']}"
              + (f", none of whose clips of {f['missing_actors']} were in the data" if f["missing_actors"] else "")
              + (f"; **{f['test_actors_seen_in_training']} also trained or validated the model**"
                 if f["test_actors_seen_in_training"] else "") + f" ({f['clips']} clips)"
              for k, f in report["folds"].items()]
-    lines += ["", "Test sets: " + "; ".join(notes) + ".", ""]
+    lines += ["", ("Scored (validation) actors: " if report.get("validation_actors") else "Test sets: ")
+              + "; ".join(notes) + ".", ""]
     return "\n".join(lines)
 
 
@@ -425,6 +439,9 @@ def main(argv=None):
     parser.add_argument("--test-actors", type=int, nargs="+", metavar="ACTOR",
                         help="score every fold on these actors instead of its own test actors (e.g. for a "
                              "data set without them); the scores are then not speaker-independent")
+    parser.add_argument("--validation-actors", action="store_true",
+                        help="score every fold on its own validation actors (listed in its metrics.json) instead "
+                             "of its test actors: for choosing a recipe without looking at the test folds")
     parser.add_argument("--conditions", nargs="+", choices=list(CONDITIONS), default=list(CONDITIONS),
                         help="a subset of the conditions (clean is always run)")
     parser.add_argument("--seed", type=int, default=0)
@@ -440,6 +457,8 @@ def main(argv=None):
     from train.data import load_ravdess
     from train.train import METRICS_MODULE
 
+    if args.validation_actors and args.test_actors:
+        parser.error("--validation-actors and --test-actors each choose the actors to score: pass one")
     missing = [f for f in args.folds if not (args.models / f"fold{f}" / "model").is_dir()]
     if missing:
         parser.error(f"no fold model at {', '.join(str(args.models / f'fold{f}' / 'model') for f in missing)}; "
@@ -453,7 +472,8 @@ def main(argv=None):
         print(f"== fold {fold}", flush=True)
         try:
             folds[str(fold)] = run_fold(fold, args.models, dataset, args.data or "the Zenodo archive", conditions,
-                                        args.test_actors, args.seed, args.batch_size, metric)
+                                        args.test_actors, args.seed, args.batch_size, metric,
+                                        args.validation_actors)
         except ValueError as error:
             raise SystemExit(f"error: {error}") from None
     summary = summarize(folds, conditions)
@@ -462,6 +482,7 @@ def main(argv=None):
         "data": args.data,
         "models": shown(args.models),
         "seed": args.seed,
+        "validation_actors": args.validation_actors,
         "conditions": {c: CONDITIONS[c][0] for c in conditions},
         "summary": summary,
         "goals": goals(summary),

@@ -143,3 +143,16 @@ def test_a_fold_without_clips_of_its_test_actors_is_a_clear_error(fold):
         R.fold_clips(ds, [7, 9], list(ser.RAVDESS_EMOTIONS), 3, "DATA")
     clips, info = R.fold_clips(ds, [1, 11], list(ser.RAVDESS_EMOTIONS), 1, "DATA")
     assert len(clips.waves) == 2 and info["missing_actors"] == [11] and list(clips.references) == [0, 4]
+
+
+def test_validation_actors_come_from_the_folds_metrics_and_only_training_actors_count_as_seen(tmp_path):
+    import json
+
+    (tmp_path / "metrics.json").write_text(json.dumps({"actors": {"train": [2, 3, 4], "validation": [14, 17],
+                                                                   "test": [1, 11]}}))
+    assert R.resolve_test_actors(1, tmp_path, None) == ([1, 11], str(tmp_path / "metrics.json"), [2, 3, 4, 14, 17])
+    actors, source, seen = R.resolve_test_actors(1, tmp_path, None, validation=True)
+    assert actors == [14, 17] and source.endswith("(validation)") and seen == [2, 3, 4]
+    (tmp_path / "metrics.json").write_text(json.dumps({"actors": {"train": [2, 3, 4], "test": [1, 11]}}))
+    with pytest.raises(ValueError, match="lists no validation actors"):
+        R.resolve_test_actors(1, tmp_path, None, validation=True)
