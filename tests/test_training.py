@@ -87,6 +87,50 @@ def test_babble_adds_other_voices_at_0_to_20_db_snr():
         assert -0.01 <= snr_db <= 20.01
 
 
+def test_speech_bounds_frame_the_speech_between_silences():
+    from train import data
+
+    rng = np.random.default_rng(0)
+    wave = np.concatenate([np.zeros(8000), 0.3 * rng.standard_normal(16000), np.zeros(8000)]).astype(np.float32)
+    (start, end), = data.speech_bounds([wave], 16000)
+    assert abs(start - 8000) <= 400 and abs(end - 24000) <= 400  # within a 25 ms frame
+
+
+def test_speech_only_babble_is_a_crowd_without_pauses():
+    """Babble from talkers cut to their speech leaves (almost) no quiet frames; whole clips bring their silences."""
+    import random
+
+    from ser.audio import frame_levels
+    from train import data
+
+    clips = data.load_ravdess(str(FIXTURE))
+    plain = data.AugmentedSplit(clips, None, 16000)
+
+    def quiet_share(speech_only):
+        random.seed(0)
+        babbled = data.AugmentedSplit(clips, None, 16000, babble=1.0, babble_speech_only=speech_only)
+        shares = []
+        for i in range(len(plain)):
+            levels = frame_levels(babbled[i]["input_values"] - plain[i]["input_values"], 16000)
+            shares.append(np.mean(levels < np.median(levels) - 20))
+        return np.mean(shares)
+
+    dense, gappy = quiet_share(True), quiet_share(False)
+    assert dense < 0.02 and gappy > 3 * dense, (dense, gappy)
+
+
+def test_babble_probability_follows_degrade_and_the_cli_records_it(tmp_path):
+    from train.train import Recipe, babble_probability
+
+    assert babble_probability(Recipe()) == Recipe().augment_probability  # unset: the other augmentations' share
+    assert babble_probability(Recipe(babble_probability=0.5)) == 0.5
+    assert babble_probability(Recipe(degrade=False, babble_probability=0.5)) == 0.0
+    main(["--data", str(FIXTURE), "--protocol", "full", "--epochs", "1", "--batch-size", "8", "--no-pitch",
+          "--no-stretch", "--babble-probability", "0.5", "--babble-speech-only", "--output-dir", str(tmp_path)])
+    recipe = json.loads((tmp_path / "metrics.json").read_text())["recipe"]
+    assert recipe["babble_probability"] == 0.5 and recipe["babble_speech_only"] is True
+
+
 def test_degrade_augmentation_changes_the_training_clips_and_trains(tmp_path):
     from train import data
 

@@ -50,6 +50,10 @@ def parse_args(argv=None):
     p.add_argument("--degrade", action=argparse.BooleanOptionalAction, default=defaults.degrade,
                    help="also train on degraded speech: coloured noise and babble at 0-20 dB SNR, telephone band, "
                         "clipping (see bench.robustness); on by default")
+    p.add_argument("--babble-probability", type=float, default=defaults.babble_probability,
+                   help="with --degrade: share of training clips mixed with babble (default: --augment-probability)")
+    p.add_argument("--babble-speech-only", action=argparse.BooleanOptionalAction, default=defaults.babble_speech_only,
+                   help="cut babble talkers to their speech, a dense crowd without pauses")
     p.add_argument("--no-class-weights", action="store_true")
     p.add_argument("--workers", type=int, default=defaults.workers,
                    help="processes that augment batches while the model trains (default %(default)s; results "
@@ -113,6 +117,7 @@ def main(argv=None) -> dict:
     recipe_kwargs = dict(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience,
         weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, mixup=args.mixup, degrade=args.degrade,
+        babble_probability=args.babble_probability, babble_speech_only=args.babble_speech_only,
         class_weights=not args.no_class_weights, noise=not args.no_noise,
         pitch=not args.no_pitch, stretch=not args.no_stretch, shift=not args.no_shift,
         augment_probability=args.augment_probability, workers=args.workers,

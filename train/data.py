@@ -213,13 +213,16 @@ class AugmentedSplit(torch.utils.data.Dataset):
     """
 
     def __init__(self, split: datasets.Dataset, augmenter, sampling_rate: int, mixup: float = 0.0,
-                 num_labels: int = len(RAVDESS_EMOTIONS), babble: float = 0.0):
+                 num_labels: int = len(RAVDESS_EMOTIONS), babble: float = 0.0, babble_speech_only: bool = False):
         self.split = as_arrays(split)
         self.augmenter = augmenter
         self.sampling_rate = sampling_rate
         self.mixup = mixup
         self.num_labels = num_labels
         self.babble = babble
+        # (first, last) speech sample of every row, found once: cutting the talkers to their speech makes a dense
+        # crowd like bench.robustness's babble instead of voices with gaps of silence between them.
+        self.speech_bounds = speech_bounds(self.split["input_values"], sampling_rate) if babble_speech_only else None
 
     def __len__(self):
         return len(self.split)
@@ -238,7 +241,10 @@ class AugmentedSplit(torch.utils.data.Dataset):
         the crowd of voices a phone or a meeting room adds, which stationary noise does not imitate."""
         crowd = np.zeros_like(wave)
         for _ in range(random.randint(3, 5)):
-            other = self.split[random.randrange(len(self))]["input_values"]
+            row = random.randrange(len(self))
+            other = self.split[row]["input_values"]
+            if self.speech_bounds is not None:
+                other = other[slice(*self.speech_bounds[row])]
             other = np.roll(np.resize(other, len(wave)), random.randrange(len(wave)))
             crowd += other / (np.sqrt(np.mean(other ** 2)) + 1e-8)
         snr_db = random.uniform(0.0, 20.0)
@@ -259,6 +265,20 @@ class AugmentedSplit(torch.utils.data.Dataset):
         target[emotion] += weight
         target[other_emotion] += 1 - weight
         return {"input_values": mixed, "emotion": target}
+
+
+def speech_bounds(waves, sampling_rate: int) -> list[tuple[int, int]]:
+    """(first, last + 1) sample of the frames `ser.audio.speech_frames` marks as speech in each wave (the whole
+    wave when it finds none)."""
+    from ser.audio import FRAME_SECONDS, speech_frames
+
+    hop = int(FRAME_SECONDS * sampling_rate)
+    bounds = []
+    for wave in waves:
+        frames = np.flatnonzero(speech_frames(wave, sampling_rate))
+        bounds.append((int(frames[0]) * hop, min(len(wave), (int(frames[-1]) + 1) * hop)) if len(frames)
+                      else (0, len(wave)))
+    return bounds
 
 
 def as_arrays(split: datasets.Dataset) -> datasets.Dataset:

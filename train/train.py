@@ -47,11 +47,21 @@ class Recipe:
     # Noise, babble, telephone band and clipping (train.data.build_augmenter) on top of the above, for robustness
     # to the conditions of bench.robustness. It needs the 60 epochs: at 40 the model was still learning.
     degrade: bool = True
+    # With degrade: the share of training clips that get babble (None: augment_probability), and whether its
+    # talkers are cut to their speech (a dense crowd, as in bench.robustness) or keep their silences.
+    babble_probability: float | None = None
+    babble_speech_only: bool = False
     seed: int = 0
     # Processes that augment the next batches while the model trains. Augmentation takes most of a run's time, so
     # 2 is faster wherever there are 2 cores; each count gives its own (repeatable) random augmentations.
     workers: int = 2
     model: dict = field(default_factory=dict)  # SERConfig overrides, e.g. {"features": "logmel"}
+
+
+def babble_probability(recipe: Recipe) -> float:
+    if not recipe.degrade:
+        return 0.0
+    return recipe.augment_probability if recipe.babble_probability is None else recipe.babble_probability
 
 
 def collate(rows):
@@ -151,7 +161,8 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
         model=model,
         args=args,
         train_dataset=data.AugmentedSplit(splits["train"], augmenter, config.sampling_rate, recipe.mixup,
-                                          config.num_labels, babble=recipe.degrade * recipe.augment_probability),
+                                          config.num_labels, babble=babble_probability(recipe),
+                                          babble_speech_only=recipe.babble_speech_only),
         eval_dataset=data.as_arrays(splits["validation"]),
         data_collator=collate,
         compute_loss_func=loss_fn,
