@@ -7,6 +7,8 @@ Systems, each under the speaker-independent `emobox` protocol (6 actor-disjoint 
 earlier projects, the speaker-DEPENDENT `random` protocol (5 seeds of an 80/20 stratified clip split):
 - `default`: the default `SERConfig` and training recipe (`python -m train` without options);
 - `clean40`: the previous default recipe, 40 epochs on clean (not degraded) training audio;
+- `babble50`: a robustness candidate that was not adopted: the default with babble on half the training clips
+  (not 30 %) and its talkers cut to their speech;
 - `cnn1d`: a 1-D CNN over 40 time-averaged MFCCs, the design most earlier projects used;
 - `rf`: a Random Forest on MFCC + chroma + spectral-contrast statistics (scikit-learn).
 
@@ -30,6 +32,8 @@ CLEAN40 = ["--epochs", "40", "--no-degrade", "--workers", "1"]
 SYSTEMS = {
     "default": [],
     "clean40": CLEAN40,
+    # A robustness candidate that was not adopted: babble on half the training clips, talkers cut to their speech.
+    "babble50": ["--babble-probability", "0.5", "--babble-speech-only"],
     "cnn1d": [*CLEAN40, "--model-config", json.dumps({
         "encoder": "cnn1d", "deltas": False, "channels": [64, 128, 128], "spec_augment": False,
         "trim_silence_db": None, "normalize_loudness": False, "window_seconds": 4.0})],
@@ -127,7 +131,8 @@ def main(argv=None):
                                            " UA = unweighted accuracy (mean per-class recall), the headline; WA = "
                                            "accuracy.\n\nSystems: `default` is `python -m train` without options; "
                                            "`clean40` the previous default (40 epochs, no degraded audio in "
-                                           "training); `cnn1d` and `rf` the earlier projects' designs (see the "
+                                           "training); `babble50` a robustness candidate not adopted (babble on "
+                                           "half the training clips, its talkers cut to their speech); `cnn1d` and `rf` the earlier projects' designs (see the "
                                            "module docstring). A system's `random` row is missing until that run "
                                            "is made.\n\n" + text)
     print(text)
