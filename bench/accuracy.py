@@ -132,9 +132,9 @@ def main(argv=None):
                                            "accuracy.\n\nSystems: `default` is `python -m train` without options; "
                                            "`clean40` the previous default (40 epochs, no degraded audio in "
                                            "training); `babble50` a robustness candidate not adopted (babble on "
-                                           "half the training clips, its talkers cut to their speech); `cnn1d` and `rf` the earlier projects' designs (see the "
-                                           "module docstring). A system's `random` row is missing until that run "
-                                           "is made.\n\n" + text)
+                                           "half the training clips, its talkers cut to their speech); `cnn1d` "
+                                           "and `rf` the earlier projects' designs (see the module docstring). A "
+                                           "system's `random` row is missing until that run is made.\n\n" + text)
     print(text)
 
 

@@ -52,6 +52,7 @@ import numpy as np
 import torch
 
 from bench import ROOT, shown
+from ser.audio import speech_samples
 
 DEFAULT_MODELS = ROOT / "bench" / "results" / "accuracy" / "default_emobox"
 RESULTS = ROOT / "bench" / "results" / "robustness"
@@ -68,17 +69,6 @@ GOAL_GAIN_CHANGE = 1.0  # points
 
 
 # ---------------------------------------------------------------- degradations, each on one mono float32 clip
-
-def speech_samples(wave: np.ndarray, rate: int = RATE) -> np.ndarray:
-    """Boolean mask of the samples in frames `ser.audio.speech_frames` marks as speech (all samples if none)."""
-    from ser.audio import FRAME_SECONDS, speech_frames
-
-    frames = speech_frames(wave, rate)
-    frame = int(FRAME_SECONDS * rate)
-    mask = np.zeros(len(wave), dtype=bool)
-    mask[: len(frames) * frame] = np.repeat(frames, frame)
-    return mask if mask.any() else np.ones(len(wave), dtype=bool)
-
 
 def power(wave: np.ndarray, mask: np.ndarray | None = None) -> float:
     """Mean power of `wave` (mean removed) over the samples in `mask` (default: all)."""
@@ -103,7 +93,7 @@ def pink_noise(length: int, rng: np.random.Generator) -> np.ndarray:
 def add_noise(wave: np.ndarray, noise: np.ndarray, snr_db: float, speech: np.ndarray | None = None) -> np.ndarray:
     """`wave` plus `noise` scaled so that speech power / noise power = `snr_db`, both measured over the samples
     in `speech` (default: the clean clip's speech frames, see `speech_samples`)."""
-    speech = speech_samples(wave) if speech is None else speech
+    speech = speech_samples(wave, RATE) if speech is None else speech
     scale = np.sqrt(power(wave, speech) / (power(noise, speech) * 10 ** (snr_db / 10)))
     return (wave + scale * noise).astype(np.float32)
 
@@ -113,7 +103,7 @@ def babble_noise(length: int, talkers: list[np.ndarray], rng: np.random.Generato
     scaled to unit speech power and looped to `length` from a random starting point."""
     total = np.zeros(length)
     for clip in talkers:
-        mask = speech_samples(clip)
+        mask = speech_samples(clip, RATE)
         where = np.flatnonzero(mask)
         speech = np.asarray(clip[where[0]: where[-1] + 1], dtype=np.float64)
         speech = speech / np.sqrt(power(clip, mask))
@@ -169,7 +159,7 @@ def gain(wave: np.ndarray, db: float = GAIN_DB) -> np.ndarray:
 
 def hard_clip(wave: np.ndarray, fraction: float = CLIP_FRACTION, speech: np.ndarray | None = None) -> np.ndarray:
     """Clip at `fraction` of the peak, then scale to the clean clip's speech power (see the module docstring)."""
-    speech = speech_samples(wave) if speech is None else speech
+    speech = speech_samples(wave, RATE) if speech is None else speech
     limit = fraction * float(np.abs(wave).max())
     clipped = np.clip(np.asarray(wave, dtype=np.float64), -limit, limit)
     return (clipped * np.sqrt(power(wave, speech) / power(clipped, speech))).astype(np.float32)
@@ -192,7 +182,7 @@ class FoldClips:
     keys: list[tuple[int, ...]]
 
     def __post_init__(self):
-        self.speech = [speech_samples(w) for w in self.waves]
+        self.speech = [speech_samples(w, RATE) for w in self.waves]
 
 
 def babble_talkers(clips: FoldClips, index: int, rng: np.random.Generator) -> np.ndarray:

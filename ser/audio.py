@@ -355,6 +355,15 @@ def speech_frames(wave: np.ndarray, sampling_rate: int, frame_seconds: float = F
     return speech_mask(frame_levels(wave, sampling_rate, frame_seconds), floor_db, range_db)
 
 
+def speech_samples(wave: np.ndarray, sampling_rate: int) -> np.ndarray:
+    """Boolean mask of the samples in frames `speech_frames` marks as speech (all samples if none)."""
+    frames = speech_frames(wave, sampling_rate)
+    frame = int(FRAME_SECONDS * sampling_rate)
+    mask = np.zeros(len(wave), dtype=bool)
+    mask[: len(frames) * frame] = np.repeat(frames, frame)
+    return mask if mask.any() else np.ones(len(wave), dtype=bool)
+
+
 def check_speech(duration: float, speech_seconds: float, min_speech_seconds: float = 0.2) -> None:
     """Raise `NoSpeechError` unless a recording of `duration` seconds holds `min_speech_seconds` of speech.
 

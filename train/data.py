@@ -268,16 +268,14 @@ class AugmentedSplit(torch.utils.data.Dataset):
 
 
 def speech_bounds(waves, sampling_rate: int) -> list[tuple[int, int]]:
-    """(first, last + 1) sample of the frames `ser.audio.speech_frames` marks as speech in each wave (the whole
-    wave when it finds none)."""
-    from ser.audio import FRAME_SECONDS, speech_frames
+    """(first, last + 1) speech sample of each wave by `ser.audio.speech_samples` (the whole wave when it finds
+    no speech)."""
+    from ser.audio import speech_samples
 
-    hop = int(FRAME_SECONDS * sampling_rate)
     bounds = []
     for wave in waves:
-        frames = np.flatnonzero(speech_frames(wave, sampling_rate))
-        bounds.append((int(frames[0]) * hop, min(len(wave), (int(frames[-1]) + 1) * hop)) if len(frames)
-                      else (0, len(wave)))
+        where = np.flatnonzero(speech_samples(wave, sampling_rate))
+        bounds.append((int(where[0]), int(where[-1]) + 1))
     return bounds
 
 
