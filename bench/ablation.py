@@ -52,14 +52,20 @@ VARIANTS.update({
 })
 
 
-def split_actors(actors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def validation_splits(actors: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train rows, validation rows) for each of 5 disjoint sets of 4 validation actors (2 male, 2 female) from
+    fold 1's 20 training actors; together they cover all 20. Set 0 is the one every row of the table was first
+    screened on; the other 4 split the remaining actors in order."""
     from train.data import EMOBOX_FOLDS
 
     pool = sorted(set(actors.tolist()) - set(EMOBOX_FOLDS[FOLD]))
     rng = np.random.RandomState(FOLD)
     males, females = [a for a in pool if a % 2], [a for a in pool if not a % 2]
-    validation = set(rng.choice(males, 2, replace=False)) | set(rng.choice(females, 2, replace=False))
-    return np.flatnonzero(np.isin(actors, sorted(set(pool) - validation))), np.flatnonzero(np.isin(actors, sorted(validation)))
+    first = set(rng.choice(males, 2, replace=False)) | set(rng.choice(females, 2, replace=False))
+    males, females = [a for a in males if a not in first], [a for a in females if a not in first]
+    sets = [first] + [{*males[i:i + 2], *females[i:i + 2]} for i in range(0, len(males), 2)]
+    return [(np.flatnonzero(np.isin(actors, sorted(set(pool) - v))), np.flatnonzero(np.isin(actors, sorted(v))))
+            for v in sets]
 
 
 def unweighted_accuracy(pred: np.ndarray, true: np.ndarray) -> float:
