@@ -31,6 +31,7 @@ def test_default_labels_are_ravdess_emotions_in_official_order():
     {"pooling": "gru"},
     {"encoder": "cnn1d", "deltas": False, "channels": [32, 64]},
     {"trim_silence_db": None, "window_seconds": 4.0},
+    {"utterance_mean_norm_db": 35.0},
 ])
 def test_variants_are_one_config_away_and_train(variant):
     model = ser.SERForAudioClassification(ser.SERConfig(**variant))
@@ -72,6 +73,23 @@ def test_features_ignore_gain_and_dc_offset(clip):
     # Without loudness normalization the gain does change the features: the check above is not vacuous.
     plain = ser.SERForAudioClassification(ser.SERConfig(normalize_loudness=False)).front_end
     assert not torch.allclose(plain(clip * 0.05), plain(clip), atol=1e-1)
+
+
+def test_utterance_mean_normalization_removes_a_fixed_colouring(clip):
+    """A fixed filter (here pre-emphasis, like a brighter microphone) adds a constant to each log mel band of the
+    speech frames; subtracting the clip's own mean over its speech frames takes most of it away again."""
+    clip = torch.from_numpy(ser.load_audio(clip, 16000))[None]
+    coloured = torch.cat([clip[:, :1], clip[:, 1:] - 0.9 * clip[:, :-1]], dim=1)
+    change = {}
+    for db in (None, 35.0):
+        # No silence trimming, so both versions are cut at the same sample and their frames line up.
+        config = ser.SERConfig(utterance_mean_norm_db=db, trim_silence_db=None, window_seconds=4.0)
+        front = ser.SERForAudioClassification(config).front_end
+        mel = front.mel(front.select_window(clip))[0].sum(0)
+        speech = 10 * torch.log10(mel) >= 10 * torch.log10(mel.max()) - 20  # clearly speech in both versions
+        change[db] = (front.raw_features(coloured) - front.raw_features(clip))[0, 0][:, speech].abs().mean()
+    assert change[None] > 0.3  # the filter does change the plain MFCCs
+    assert change[35.0] < change[None] / 2.5
 
 
 def test_save_and_load_give_identical_logits(tmp_path):
