@@ -5,11 +5,11 @@
     python -m bench.ablation --data DIR --only "default + 60 epochs" --sets 5   # on all 5 validation sets
 
 Each variant trains on EmoBox fold 1's training actors minus 4 validation actors and is scored on those 4
-validation actors; the fold's test actors are never loaded. 4 actors are few (the 6-fold runs' own 2 validation actors
-per fold once missed a 4.5-point loss on the test folds), so `--sets 5` repeats the run for each of 5 disjoint sets of 4 that together cover all
-20 training actors, and the table reports their mean. To fit many variants on a
-2-core CPU, the front end runs once (features cached in memory) and the loop trains the model's CNN on
-them with SpecAugment but without waveform augmentation, so figures are comparable with each other, not
+validation actors; the fold's test actors are never loaded. 4 actors are few (the 6-fold runs' own 2 validation
+actors per fold once missed a 4.5-point loss on the test folds), so `--sets 5` repeats the run for each of 5
+disjoint sets of 4 that together cover all 20 training actors, and the table reports their mean. To fit many
+variants on a 2-core CPU, the front end runs once (features cached in memory) and the loop trains the model's
+CNN on them with SpecAugment but without waveform augmentation, so figures are comparable with each other, not
 with the 6-fold table. Results are appended to `bench/results/ablation/results.jsonl` and tabulated in
 `bench/results/ablation/README.md`.
 """
