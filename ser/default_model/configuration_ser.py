@@ -23,6 +23,10 @@ class SERConfig(PreTrainedConfig):
         normalize_loudness (`bool`, defaults to `True`):
             Remove the DC offset and scale each clip so its loudest 25 ms frame has unit RMS, so the input
             gain (microphone, distance) does not change the features.
+        utterance_mean_norm_db (`float` or `None`, defaults to `None`):
+            If set, subtract from each clip's log mel energies their mean over its speech frames (those within this
+            many dB of its loudest frame): cepstral mean normalization, which removes a fixed colouring of the
+            spectrum by the microphone, the room or the speaker's vocal tract, and leaves how it changes in time.
         features (`str`, defaults to `"mfcc"`):
             `"mfcc"` (cepstral coefficients) or `"logmel"` (log mel filterbank energies).
         n_mfcc (`int`, defaults to 40): number of MFCCs (ignored for `"logmel"`).
@@ -60,6 +64,7 @@ class SERConfig(PreTrainedConfig):
         window_seconds=3.0,
         trim_silence_db=35.0,
         normalize_loudness=True,
+        utterance_mean_norm_db=None,
         features="mfcc",
         n_mfcc=40,
         n_mels=64,
@@ -91,6 +96,7 @@ class SERConfig(PreTrainedConfig):
         self.window_seconds = window_seconds
         self.trim_silence_db = trim_silence_db
         self.normalize_loudness = normalize_loudness
+        self.utterance_mean_norm_db = utterance_mean_norm_db
         self.log_offset = log_offset
         self.features = features
         self.n_mfcc = n_mfcc

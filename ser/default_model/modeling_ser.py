@@ -68,7 +68,12 @@ class SERFrontEnd(nn.Module):
 
     def raw_features(self, waveform: torch.Tensor) -> torch.Tensor:
         """Un-normalized features, shape (batch, channels, coefficients, frames)."""
-        x = torch.log(self.mel(self.select_window(waveform)) + self.config.log_offset)
+        mel = self.mel(self.select_window(waveform))
+        x = torch.log(mel + self.config.log_offset)
+        if self.config.utterance_mean_norm_db is not None:
+            level = 10 * torch.log10(mel.sum(dim=1, keepdim=True) + 1e-10)  # (batch, 1, frames)
+            speech = (level >= level.amax(dim=2, keepdim=True) - self.config.utterance_mean_norm_db).float()
+            x = x - (x * speech).sum(dim=2, keepdim=True) / speech.sum(dim=2, keepdim=True)
         if self.config.features == "mfcc":
             x = torch.einsum("bmt,mc->bct", x, self.dct)
         if not self.config.deltas:
