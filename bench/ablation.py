@@ -55,6 +55,7 @@ VARIANTS.update({
     "default with log-mel (64 bands, no deltas) instead of MFCC+deltas": ({"features": "logmel", "deltas": False}, DEFAULT),
     "default + 60 epochs + utterance mean normalization (speech frames, 35 dB)": (
         {"utterance_mean_norm_db": 35.0}, {**DEFAULT, "epochs": 60}),
+    "default + 60 epochs + dropout 0.2": ({"dropout": 0.2}, {**DEFAULT, "epochs": 60}),
 })
 
 
@@ -138,14 +139,15 @@ def run_variant(name, model_overrides, recipe, waves, labels, train_rows, val_ro
 
 def table(results: dict[str, dict[int, dict]]) -> str:
     """One row per variant: its score on validation set 0 and, once it has run on all 5 sets, their mean."""
-    rows = ["| variant | validation UA, set 0 (4 actors) | mean ± std over the 5 sets (20 actors) | train accuracy "
-            "(set 0) | minutes per set (wall clock, longer when other jobs shared the CPU) |",
+    rows = ["| variant | validation UA, set 0 (4 actors) | mean ± std over the 5 sets (20 actors; sets 0 to 4) | train accuracy "
+            "(set 0) | median minutes per set (wall clock, longer when other jobs shared the CPU) |",
             "| --- | --- | --- | --- | --- |"]
     for name, by_split in results.items():
         first = by_split.get(0)
         scores = [by_split[k]["validation_ua"] for k in range(SPLITS) if k in by_split]
-        overall = f"{np.mean(scores):.1%} ± {np.std(scores):.1%}" if len(scores) == SPLITS else "not run"
-        minutes = np.mean([r["seconds"] for r in by_split.values()]) / 60
+        overall = (f"{np.mean(scores):.1%} ± {np.std(scores):.1%} ({' / '.join(f'{x:.1%}' for x in scores)})"
+                   if len(scores) == SPLITS else "not run")
+        minutes = np.median([r["seconds"] for r in by_split.values()]) / 60
         first_ua, first_train = ((f"{first['validation_ua']:.1%}", f"{first['train_accuracy']:.1%}") if first
                                  else ("not run", "-"))
         rows.append(f"| {name} | {first_ua} | {overall} | {first_train} | {minutes:.0f} |")
@@ -163,7 +165,8 @@ def write_report() -> None:
         "# Recipe screening (validation actors only)\n\nProduced by `python -m bench.ablation --data "
         "../shared/data/ravdess`; see the module docstring for the protocol. Scores on 4 validation actors are "
         "noisy (a few points either way: compare the two seeds of the default recipe, and set 0 with the mean over "
-        "all 5 sets, `--sets 5`); they choose settings, the 6-fold table in `../accuracy` reports. The first five "
+        "all 5 sets, `--sets 5`; the same run repeated can differ by a few points too: results.jsonl keeps every run, the "
+        "table shows each variant's latest on each set); they choose settings, the 6-fold table in `../accuracy` reports. The first five "
         "rows build the default recipe step by step; the rows after them each change one thing in it. \"Default\" "
         "here is the `clean40` recipe of `../accuracy`; the current default adds degraded speech to the waveform "
         "augmentation and trains 60 epochs, which this feature-level screen cannot show (it was chosen on the "
