@@ -56,6 +56,7 @@ VARIANTS.update({
     "default + 60 epochs + utterance mean normalization (speech frames, 35 dB)": (
         {"utterance_mean_norm_db": 35.0}, {**DEFAULT, "epochs": 60}),
     "default + 60 epochs + dropout 0.2": ({"dropout": 0.2}, {**DEFAULT, "epochs": 60}),
+    "default + 60 epochs + 3 SpecAugment masks of each kind (not 2)": ({"num_masks": 3}, {**DEFAULT, "epochs": 60}),
 })
 
 
