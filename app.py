@@ -373,7 +373,7 @@ def release_free_memory() -> None:
     """Hand the heap's free pages back to the system after a request. glibc returns only the top of the main
     arena by itself; the free pages left inside the arenas by decoding and the model's buffers otherwise stay
     resident, and the server grew by 62 MB over 1000 requests in `bench/load_test.py` without this (44 MB
-    with it), and its latency did not rise."""
+    with it), and latency stayed within the spread between runs."""
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)
