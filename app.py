@@ -11,6 +11,7 @@ happen in `ser`; this file only wires them to a page.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import re
@@ -349,6 +350,7 @@ def load_recognizer(model: str) -> ser.EmotionRecognizer:
         raise SystemExit(f"error: {reason} -- {hint}") from None
 
 
+@functools.cache
 def _glibc():
     """The C library where malloc is glibc's (Linux), else None (macOS, Windows, musl): nothing to tune there."""
     import ctypes

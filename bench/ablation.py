@@ -71,7 +71,7 @@ def validation_splits(actors: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]
     males, females = [a for a in pool if a % 2], [a for a in pool if not a % 2]
     first = set(rng.choice(males, 2, replace=False)) | set(rng.choice(females, 2, replace=False))
     rest = [a for a in males + females if a not in first]
-    sets = [first] + [set(rest[i::4]) for i in range(4)]
+    sets = [first] + [set(rest[i::SPLITS - 1]) for i in range(SPLITS - 1)]
     return [(np.flatnonzero(np.isin(actors, sorted(set(pool) - v))), np.flatnonzero(np.isin(actors, sorted(v))))
             for v in sets]
 
@@ -140,8 +140,8 @@ def run_variant(name, model_overrides, recipe, waves, labels, train_rows, val_ro
 
 def table(results: dict[str, dict[int, dict]]) -> str:
     """One row per variant: its score on validation set 0 and, once it has run on all 5 sets, their mean."""
-    rows = ["| variant | validation UA, set 0 (4 actors) | mean ± std over the 5 sets (20 actors; sets 0 to 4) | train accuracy "
-            "(set 0) | median minutes per set (wall clock, longer when other jobs shared the CPU) |",
+    rows = ["| variant | validation UA, set 0 (4 actors) | mean ± std over the 5 sets (20 actors; sets 0 to 4) "
+            "| train accuracy (set 0) | median minutes per set (wall clock, longer when other jobs shared the CPU) |",
             "| --- | --- | --- | --- | --- |"]
     for name, by_split in results.items():
         first = by_split.get(0)
@@ -166,9 +166,9 @@ def write_report() -> None:
         "# Recipe screening (validation actors only)\n\nProduced by `python -m bench.ablation --data "
         "../shared/data/ravdess`; see the module docstring for the protocol. Scores on 4 validation actors are "
         "noisy (a few points either way: compare the two seeds of the default recipe, and set 0 with the mean over "
-        "all 5 sets, `--sets 5`; the same run repeated can differ by a few points too: results.jsonl keeps every run, the "
-        "table shows each variant's latest on each set); they choose settings, the 6-fold table in `../accuracy` reports. The first five "
-        "rows build the default recipe step by step; the rows after them each change one thing in it. \"Default\" "
+        "all 5 sets, `--sets 5`; the same run repeated can differ by a few points too: results.jsonl keeps every "
+        "run, the table shows each variant's latest on each set); they choose settings, the 6-fold table in "
+        "`../accuracy` reports. The first five rows build the default recipe step by step; the rows after them each change one thing in it. \"Default\" "
         "here is the `clean40` recipe of `../accuracy`; the current default adds degraded speech to the waveform "
         "augmentation and trains 60 epochs, which this feature-level screen cannot show (it was chosen on the "
         "validation actors of the 6-fold runs instead: see the repository README).\n\n"
@@ -182,7 +182,8 @@ def main(argv=None):
     parser.add_argument("--data", default=None, help="RAVDESS source, as for `python -m train --data`")
     parser.add_argument("--only", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--sets", type=int, default=1, choices=range(1, SPLITS + 1),
-                        help=f"validation sets to run each variant on (default 1: set 0 only; {SPLITS}: all 20 actors)")
+                        help=f"validation sets to run each variant on (default 1: set 0 only; {SPLITS}: all 20 "
+                             "actors)")
     args = parser.parse_args(argv)
     from train import data
 
