@@ -151,3 +151,18 @@ def test_the_previous_recipe_is_still_one_option_away():
     args = parse_args(["--output-dir", "x", *CLEAN40])
     assert (args.epochs, args.degrade, args.workers) == (40, False, 1)
     assert parse_args(["--output-dir", "x", "--degrade"]).degrade is True
+
+
+def test_training_leaves_the_augmentation_workers_their_cores_and_restores_the_thread_count(tmp_path, monkeypatch):
+    import torch
+
+    from train.train import available_cores
+
+    requested = []
+    set_threads = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (requested.append(n), set_threads(n)))
+    before = torch.get_num_threads()
+    main(["--data", str(FIXTURE), "--protocol", "full", "--epochs", "1", "--batch-size", "8", "--workers", "1",
+          "--no-pitch", "--no-stretch", "--output-dir", str(tmp_path)])
+    assert requested[0] == max(1, available_cores() - 1)
+    assert torch.get_num_threads() == before
