@@ -3,6 +3,7 @@
     python -m bench.ablation --data ../shared/data/ravdess                 # every variant below
     python -m bench.ablation --data DIR --only "default + 60 epochs"      # a subset
     python -m bench.ablation --data DIR --only "default + 60 epochs" --sets 5   # on all 5 validation sets
+    python -m bench.ablation --data DIR --only "full training path: default recipe" --sets 5
 
 Each variant trains on EmoBox fold 1's training actors minus 4 validation actors and is scored on those 4
 validation actors; the fold's test actors are never loaded. 4 actors are few (the 6-fold runs' own 2 validation
@@ -10,7 +11,11 @@ actors per fold once missed a 4.5-point loss on the test folds), so `--sets 5` r
 disjoint sets of 4 that together cover all 20 training actors, and the table reports their mean. To fit many
 variants on a 2-core CPU, the front end runs once (features cached in memory) and the loop trains the model's
 CNN on them with SpecAugment but without waveform augmentation, so figures are comparable with each other, not
-with the 6-fold table. Results are appended to `bench/results/ablation/results.jsonl` and tabulated in
+with the 6-fold table. The rows named "full training path" instead train through `train.train.train_fold`, as
+`python -m train` does (waveform augmentation, degraded speech, `transformers.Trainer`; about 8 minutes a set on 2
+cores): the only way to screen changes to the waveform recipe, and the one whose figures sit closest to the 6-fold
+table. Those rows also score babble at 10 dB on the validation actors (`bench.robustness`'s condition, talkers from
+the other validation actors). Results are appended to `bench/results/ablation/results.jsonl` and tabulated in
 `bench/results/ablation/README.md`.
 """
 
@@ -58,6 +63,13 @@ VARIANTS.update({
     "default + 60 epochs + dropout 0.2": ({"dropout": 0.2}, {**DEFAULT, "epochs": 60}),
     "default + 60 epochs + 3 SpecAugment masks of each kind (not 2)": ({"num_masks": 3}, {**DEFAULT, "epochs": 60}),
 })
+
+# name -> `train.train.Recipe` overrides, trained through the Trainer path (see the module docstring).
+TRAINER_VARIANTS = {
+    "full training path: default recipe": {},
+    "full training path: default + 1.5x channels (24, 48, 96, 192)": {"model": {"channels": [24, 48, 96, 192]}},
+}
+TRAINER_RUNS = Path("runs") / "ablation"  # the screen's checkpoints (not committed)
 
 
 def validation_splits(actors: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -138,11 +150,40 @@ def run_variant(name, model_overrides, recipe, waves, labels, train_rows, val_ro
             "train_accuracy": curve[-1]["train_accuracy"], "curve": curve, "seconds": round(time.time() - started)}
 
 
+def run_trainer_variant(name, overrides, dataset, train_rows, val_rows, output_dir: Path) -> dict:
+    """Train `Recipe(**overrides)` with `train.train.train_fold` on `train_rows`, score it on `val_rows`, clean (the
+    Trainer's evaluation) and with babble at 10 dB (`bench.robustness`, through `ser.EmotionRecognizer`)."""
+    import datasets
+    import evaluate
+
+    import ser
+    from bench import robustness
+    from train.train import METRICS_MODULE, Recipe, train_fold
+
+    recipe = Recipe(**overrides)
+    splits = datasets.DatasetDict(train=dataset.select(train_rows), validation=dataset.select(val_rows))
+    started = time.time()
+    metrics = train_fold(splits, recipe, output_dir, dict(enumerate(ser.RAVDESS_EMOTIONS)), protocol="ablation")
+    seconds = round(time.time() - started)
+    recognizer = ser.EmotionRecognizer(str(output_dir / "model"))
+    clips, _ = robustness.fold_clips(dataset, metrics["actors"]["validation"], recognizer.labels, 0, "the screen")
+    metric = evaluate.load(METRICS_MODULE)
+    ua = {condition: robustness.score(recognizer, clips, robustness.degrade(clips, condition), metric,
+                                      batch_size=32)["unweighted_accuracy"] for condition in ("clean", "babble_10db")}
+    curve = [{"epoch": epoch + 1, "validation_ua": value}
+             for epoch, value in enumerate(metrics["validation_unweighted_accuracy_per_epoch"])]
+    return {"name": name, "model": recipe.model, "recipe": overrides, "validation_ua": metrics["unweighted_accuracy"],
+            "train_accuracy": metrics["train_accuracy_per_epoch"][-1], "curve": curve, "seconds": seconds,
+            "clean_ua_recognizer": ua["clean"], "babble_10db_ua": ua["babble_10db"],
+            "babble_10db_drop_points": 100 * (ua["clean"] - ua["babble_10db"])}
+
+
 def table(results: dict[str, dict[int, dict]]) -> str:
     """One row per variant: its score on validation set 0 and, once it has run on all 5 sets, their mean."""
     rows = ["| variant | validation UA, set 0 (4 actors) | mean ± std over the 5 sets (20 actors; sets 0 to 4) "
-            "| train accuracy (set 0) | median minutes per set (wall clock, longer when other jobs shared the CPU) |",
-            "| --- | --- | --- | --- | --- |"]
+            "| train accuracy (set 0) | median minutes per set (wall clock, longer when other jobs shared the CPU) "
+            "| babble at 10 dB: drop in points, mean over the 5 sets (full training path only) |",
+            "| --- | --- | --- | --- | --- | --- |"]
     for name, by_split in results.items():
         first = by_split.get(0)
         scores = [by_split[k]["validation_ua"] for k in range(SPLITS) if k in by_split]
@@ -151,7 +192,11 @@ def table(results: dict[str, dict[int, dict]]) -> str:
         minutes = np.median([r["seconds"] for r in by_split.values()]) / 60
         first_ua, first_train = ((f"{first['validation_ua']:.1%}", f"{first['train_accuracy']:.1%}") if first
                                  else ("not run", "-"))
-        rows.append(f"| {name} | {first_ua} | {overall} | {first_train} | {minutes:.0f} |")
+        drops = [by_split[k]["babble_10db_drop_points"] for k in range(SPLITS) if "babble_10db_drop_points"
+                 in by_split.get(k, {})]
+        babble = (f"{np.mean(drops):.1f} ({' / '.join(f'{x:.1f}' for x in drops)})" if len(drops) == SPLITS
+                  else "-")
+        rows.append(f"| {name} | {first_ua} | {overall} | {first_train} | {minutes:.0f} | {babble} |")
     return "\n".join(rows) + "\n"
 
 
@@ -161,7 +206,7 @@ def write_report() -> None:
     for line in (RESULTS / "results.jsonl").read_text().splitlines():
         result = json.loads(line)
         latest.setdefault(result["name"], {})[result.get("split", 0)] = result
-    ordered = {n: latest[n] for n in VARIANTS if n in latest}
+    ordered = {n: latest[n] for n in [*VARIANTS, *TRAINER_VARIANTS] if n in latest}
     (RESULTS / "README.md").write_text(
         "# Recipe screening (validation actors only)\n\nProduced by `python -m bench.ablation --data "
         "../shared/data/ravdess`; see the module docstring for the protocol. Scores on 4 validation actors are "
@@ -171,16 +216,25 @@ def write_report() -> None:
         "`../accuracy` reports. The first five rows build the default recipe step by step; the rows after them each change one thing in it. \"Default\" "
         "here is the `clean40` recipe of `../accuracy`; the current default adds degraded speech to the waveform "
         "augmentation and trains 60 epochs, which this feature-level screen cannot show (it was chosen on the "
-        "validation actors of the 6-fold runs instead: see the repository README).\n\n"
+        "validation actors of the 6-fold runs instead: see the repository README). The rows named \"full training "
+        "path\" do show it: they train the current default recipe through `python -m train`'s own code, waveform "
+        "augmentation included, and also score babble at 10 dB on the validation actors. Rules for judging a "
+        "candidate are written down before its run: [PREREGISTRATION.md](PREREGISTRATION.md).\n\n"
         + table(ordered))
     print(table(ordered))
+
+
+def slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.ablation", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=None, help="RAVDESS source, as for `python -m train --data`")
-    parser.add_argument("--only", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--only", nargs="+", choices=[*VARIANTS, *TRAINER_VARIANTS], default=list(VARIANTS),
+                        help="variants to run (default: every feature-level one; the full training path ones take "
+                             "about 8 minutes a set and run only when named)")
     parser.add_argument("--sets", type=int, default=1, choices=range(1, SPLITS + 1),
                         help=f"validation sets to run each variant on (default 1: set 0 only; {SPLITS}: all 20 "
                              "actors)")
@@ -194,8 +248,12 @@ def main(argv=None):
     RESULTS.mkdir(parents=True, exist_ok=True)
     for name in args.only:
         for split, (train_rows, val_rows) in enumerate(splits[:args.sets]):
-            result = run_variant(name, *VARIANTS[name], waves, labels, train_rows, val_rows,
-                                 seed=VARIANTS[name][1].get("seed", 0))
+            if name in TRAINER_VARIANTS:
+                result = run_trainer_variant(name, TRAINER_VARIANTS[name], dataset, train_rows, val_rows,
+                                             TRAINER_RUNS / slug(name) / f"set{split}")
+            else:
+                result = run_variant(name, *VARIANTS[name], waves, labels, train_rows, val_rows,
+                                     seed=VARIANTS[name][1].get("seed", 0))
             result.update(split=split, validation_actors=sorted(int(a) for a in set(actors[val_rows])))
             with open(RESULTS / "results.jsonl", "a") as f:
                 f.write(json.dumps(result) + "\n")

@@ -18,3 +18,25 @@ def test_validation_sets_are_disjoint_and_cover_the_training_actors_only():
         assert not set(actors[train].tolist()) & held_out
         assert set(actors[train].tolist()) | held_out == set(range(1, 25)) - set(EMOBOX_FOLDS[1])
         assert len(train) + len(validation) == 20 * 60
+
+
+def test_full_training_path_row_trains_without_its_validation_actors_and_scores_them_clean_and_in_babble(tmp_path):
+    import json
+
+    from conftest import FIXTURE
+
+    from bench.ablation import run_trainer_variant
+    from train import data
+
+    dataset = data.load_ravdess(str(FIXTURE))
+    actors = np.asarray(dataset["actor"])
+    train_rows, val_rows = np.flatnonzero(actors <= 2), np.flatnonzero(actors >= 3)
+    result = run_trainer_variant("tiny", {"epochs": 1, "batch_size": 8, "workers": 0, "pitch": False,
+                                          "stretch": False}, dataset, train_rows, val_rows, tmp_path / "set0")
+    split = json.loads((tmp_path / "set0" / "metrics.json").read_text())["actors"]
+    assert split == {"train": [1, 2], "validation": [3, 4]}
+    assert 0.0 <= result["validation_ua"] <= 1.0 and 0.0 <= result["train_accuracy"] <= 1.0
+    assert abs(result["validation_ua"] - result["clean_ua_recognizer"]) <= 0.25  # same clips, two scoring paths
+    assert 0.0 <= result["babble_10db_ua"] <= 1.0
+    assert result["babble_10db_drop_points"] == 100 * (result["clean_ua_recognizer"] - result["babble_10db_ua"])
+    assert len(result["curve"]) == 1 and (tmp_path / "set0" / "model" / "model.safetensors").is_file()

@@ -211,6 +211,7 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
         "epochs_run": round(trainer.state.epoch),
         "best_validation_unweighted_accuracy": trainer.state.best_metric,
         "train_loss_per_epoch": [h["loss"] for h in trainer.state.log_history if "loss" in h],
+        "train_accuracy_per_epoch": [h["train_accuracy"] for h in trainer.state.log_history if "train_accuracy" in h],
         "validation_unweighted_accuracy_per_epoch": [
             h["eval_unweighted_accuracy"] for h in trainer.state.log_history if "eval_unweighted_accuracy" in h],
         "recipe": recipe.__dict__,
