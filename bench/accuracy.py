@@ -42,11 +42,13 @@ PROTOCOLS = {"emobox": ["--protocol", "emobox", "--fold", "all"],
              "random": ["--protocol", "random", "--seeds", "0", "1", "2", "3", "4"]}
 
 
-def run_network(system: str, protocol: str, data: str, output: Path) -> dict:
+def run_network(system: str, protocol: str, data: str, output: Path, resume: bool = True) -> dict:
     from train.cli import main as train
 
-    # The fold models stay (git ignores them): `bench.robustness` evaluates them.
-    train(["--data", data, *PROTOCOLS[protocol], *SYSTEMS[system], "--output-dir", str(output)])
+    # The fold models stay (git ignores them): `bench.robustness` evaluates them. With `resume`, folds that an
+    # interrupted run already finished with the same recipe are kept: a 6-fold run outlasts many sessions.
+    train(["--data", data, *PROTOCOLS[protocol], *SYSTEMS[system], "--output-dir", str(output),
+           *["--resume"] * resume])
     return json.loads((output / "summary.json").read_text())
 
 
@@ -111,7 +113,9 @@ def main(argv=None):
     parser.add_argument("--data", default=None, help="RAVDESS source, as for `python -m train --data`")
     parser.add_argument("--only", nargs="+", choices=[*SYSTEMS, "rf"], default=[*SYSTEMS, "rf"])
     parser.add_argument("--protocols", nargs="+", choices=list(PROTOCOLS), default=list(PROTOCOLS))
-    parser.add_argument("--rerun", action="store_true", help="run again even where results exist")
+    parser.add_argument("--rerun", action="store_true",
+                        help="run again even where results exist (otherwise a system's finished summary, and the "
+                             "finished folds or seeds of an interrupted run, are kept)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     for system in args.only:
@@ -124,7 +128,7 @@ def main(argv=None):
             if system == "rf":
                 run_forest(protocol, args.data, output)
             else:
-                run_network(system, protocol, args.data, output)
+                run_network(system, protocol, args.data, output, resume=not args.rerun)
     results = {p.parent.name: json.loads(p.read_text()) for p in sorted(args.output.glob("*/summary.json"))}
     text = table(results)
     (args.output / "README.md").write_text("# Accuracy on RAVDESS (8 classes)\n\nProduced by `python -m bench.accuracy`."

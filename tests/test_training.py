@@ -166,3 +166,23 @@ def test_training_leaves_the_augmentation_workers_their_cores_and_restores_the_t
           "--no-pitch", "--no-stretch", "--output-dir", str(tmp_path)])
     assert requested[0] == max(1, available_cores() - 1)
     assert torch.get_num_threads() == before
+
+
+def test_resume_keeps_finished_runs_of_the_same_recipe_and_trains_the_rest(tmp_path):
+    import shutil
+
+    args = ["--data", str(FIXTURE), "--protocol", "full", "--seeds", "0", "1", "--epochs", "1", "--batch-size", "8",
+            "--workers", "0", "--no-pitch", "--no-stretch", "--output-dir", str(tmp_path)]
+    first = main(args)
+    weights = {name: tmp_path / name / "model" / "model.safetensors" for name in ("seed0", "seed1")}
+    written = {name: path.stat().st_mtime_ns for name, path in weights.items()}
+    shutil.rmtree(tmp_path / "seed1")  # an interrupted run: seed1 never finished
+
+    resumed = main([*args, "--resume"])
+    assert weights["seed0"].stat().st_mtime_ns == written["seed0"]  # kept, not trained again
+    assert resumed["seed0"] == first["seed0"]
+    assert weights["seed1"].is_file()  # trained now
+
+    kept = {name: path.stat().st_mtime_ns for name, path in weights.items()}
+    main([*args[:-2], "--epochs", "2", "--output-dir", str(tmp_path), "--resume"])  # another recipe: nothing kept
+    assert all(path.stat().st_mtime_ns != kept[name] for name, path in weights.items())

@@ -34,6 +34,9 @@ def parse_args(argv=None):
     p.add_argument("--fold", default="all", help="emobox fold 1..6, or 'all' (default) for the 6-fold summary")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds to run (each a separate model)")
     p.add_argument("--output-dir", type=Path, required=True)
+    p.add_argument("--resume", action="store_true",
+                   help="keep the folds or seeds already finished in --output-dir (model and metrics.json) when their "
+                        "recipe, classes and actors match this run's, and train only the rest")
     classes = p.add_mutually_exclusive_group()
     classes.add_argument("--classes", help=f"comma-separated subset of {','.join(RAVDESS_EMOTIONS)}")
     classes.add_argument("--drop", help="comma-separated emotions to leave out, e.g. disgust")
@@ -105,6 +108,20 @@ def summary_table(summary: dict) -> str:
     return "\n".join(rows) + "\n"
 
 
+def finished_run(run_dir: Path, recipe: Recipe, splits, id2label: dict[int, str]) -> dict | None:
+    """The metrics of a run already in `run_dir` that trained `recipe` on the same classes and actors (the same
+    clips, for the `random` protocol, whose split is fixed by the seed in the recipe), else None."""
+    metrics_file = run_dir / "metrics.json"
+    if not metrics_file.is_file() or not (run_dir / "model" / "model.safetensors").is_file():
+        return None
+    metrics = json.loads(metrics_file.read_text())
+    same = (metrics.get("recipe") == json.loads(json.dumps(recipe.__dict__))
+            and metrics.get("labels") == [id2label[i] for i in range(len(id2label))]
+            and metrics.get("actors") == {name: sorted(set(split["actor"])) for name, split in splits.items()}
+            and metrics.get("clips") == {name: len(split) for name, split in splits.items()})
+    return metrics if same else None
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     if args.push_to_hub:  # a missing token should stop the run before the download and the training
@@ -145,7 +162,12 @@ def main(argv=None) -> dict:
         splits = data.split_dataset(dataset, args.protocol, fold=fold, seed=seed)
         run_dir = args.output_dir / name if len(jobs) > 1 else args.output_dir
         print(f"== {name}: " + ", ".join(f"{k} {len(v)} clips" for k, v in splits.items()), flush=True)
-        metrics = train_fold(splits, Recipe(seed=seed, **recipe_kwargs), run_dir, id2label, protocol=args.protocol)
+        recipe = Recipe(seed=seed, **recipe_kwargs)
+        metrics = finished_run(run_dir, recipe, splits, id2label) if args.resume else None
+        if metrics is not None:
+            print(f"== {name}: already trained with this recipe in {run_dir}, kept", flush=True)
+        else:
+            metrics = train_fold(splits, recipe, run_dir, id2label, protocol=args.protocol)
         print(f"== {name}: UA {metrics['unweighted_accuracy']:.3f} on {metrics['evaluated_on']}", flush=True)
         runs[name] = metrics
     if len(runs) > 1:
