@@ -9,6 +9,8 @@ earlier projects, the speaker-DEPENDENT `random` protocol (5 seeds of an 80/20 s
 - `clean40`: the previous default recipe, 40 epochs on clean (not degraded) training audio;
 - `babble50`: a robustness candidate that was not adopted: the default with babble on half the training clips
   (not 30 %) and its talkers cut to their speech;
+- `wide`: a candidate: the default with 1.5x channels (24, 48, 96, 192), which passed its pre-registered screen
+  on validation actors (`bench/results/ablation/PREREGISTRATION.md`);
 - `cnn1d`: a 1-D CNN over 40 time-averaged MFCCs, the design most earlier projects used;
 - `rf`: a Random Forest on MFCC + chroma + spectral-contrast statistics (scikit-learn).
 
@@ -34,6 +36,8 @@ SYSTEMS = {
     "clean40": CLEAN40,
     # A robustness candidate that was not adopted: babble on half the training clips, talkers cut to their speech.
     "babble50": ["--babble-probability", "0.5", "--babble-speech-only"],
+    # The candidate that passed the full-training-path screen (bench.ablation, 5 validation sets): 1.5x channels.
+    "wide": ["--model-config", json.dumps({"channels": [24, 48, 96, 192]})],
     "cnn1d": [*CLEAN40, "--model-config", json.dumps({
         "encoder": "cnn1d", "deltas": False, "channels": [64, 128, 128], "spec_augment": False,
         "trim_silence_db": None, "normalize_loudness": False, "window_seconds": 4.0})],
