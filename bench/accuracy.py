@@ -6,11 +6,11 @@
 Systems, each under the speaker-independent `emobox` protocol (6 actor-disjoint folds) and, for comparison with
 earlier projects, the speaker-DEPENDENT `random` protocol (5 seeds of an 80/20 stratified clip split):
 - `default`: the default `SERConfig` and training recipe (`python -m train` without options);
-- `clean40`: the previous default recipe, 40 epochs on clean (not degraded) training audio;
-- `babble50`: a robustness candidate that was not adopted: the default with babble on half the training clips
-  (not 30 %) and its talkers cut to their speech;
-- `wide`: a candidate: the default with 1.5x channels (24, 48, 96, 192), which passed its pre-registered screen
-  on validation actors (`bench/results/ablation/PREREGISTRATION.md`);
+- `clean40`: an earlier default recipe, 40 epochs on clean (not degraded) training audio, channels (16, 32, 64, 128);
+- `narrow`: the default before 2026-11-26, with channels (16, 32, 64, 128); the default widened to (24, 48, 96,
+  192) after passing its pre-registered screen and 6-fold rule (`bench/results/ablation/PREREGISTRATION.md`);
+- `babble50`: a robustness candidate that was not adopted: the narrow default with babble on half the training
+  clips (not 30 %) and its talkers cut to their speech;
 - `cnn1d`: a 1-D CNN over 40 time-averaged MFCCs, the design most earlier projects used;
 - `rf`: a Random Forest on MFCC + chroma + spectral-contrast statistics (scikit-learn).
 
@@ -30,15 +30,16 @@ import numpy as np
 RESULTS = Path(__file__).parent / "results" / "accuracy"
 # name -> extra `python -m train` arguments. The baselines pin the recipe they were measured with, so a change of
 # the default recipe does not silently change them.
-CLEAN40 = ["--epochs", "40", "--no-degrade", "--workers", "1"]
+NARROW = ["--model-config", json.dumps({"channels": [16, 32, 64, 128]})]
+CLEAN40_RECIPE = ["--epochs", "40", "--no-degrade", "--workers", "1"]
+CLEAN40 = [*CLEAN40_RECIPE, *NARROW]
 SYSTEMS = {
     "default": [],
+    "narrow": NARROW,
     "clean40": CLEAN40,
     # A robustness candidate that was not adopted: babble on half the training clips, talkers cut to their speech.
-    "babble50": ["--babble-probability", "0.5", "--babble-speech-only"],
-    # The candidate that passed the full-training-path screen (bench.ablation, 5 validation sets): 1.5x channels.
-    "wide": ["--model-config", json.dumps({"channels": [24, 48, 96, 192]})],
-    "cnn1d": [*CLEAN40, "--model-config", json.dumps({
+    "babble50": ["--babble-probability", "0.5", "--babble-speech-only", *NARROW],
+    "cnn1d": [*CLEAN40_RECIPE, "--model-config", json.dumps({
         "encoder": "cnn1d", "deltas": False, "channels": [64, 128, 128], "spec_augment": False,
         "trim_silence_db": None, "normalize_loudness": False, "window_seconds": 4.0})],
 }
@@ -138,7 +139,8 @@ def main(argv=None):
     (args.output / "README.md").write_text("# Accuracy on RAVDESS (8 classes)\n\nProduced by `python -m bench.accuracy`."
                                            " UA = unweighted accuracy (mean per-class recall), the headline; WA = "
                                            "accuracy.\n\nSystems: `default` is `python -m train` without options; "
-                                           "`clean40` the previous default (40 epochs, no degraded audio in "
+                                           "`narrow` the default before 2026-11-26 (channels 16, 32, 64, 128); "
+                                           "`clean40` an earlier default (40 epochs, no degraded audio in "
                                            "training); `babble50` a robustness candidate not adopted (babble on "
                                            "half the training clips, its talkers cut to their speech); `cnn1d` "
                                            "and `rf` the earlier projects' designs (see the module docstring). A "
