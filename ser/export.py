@@ -34,7 +34,7 @@ def export_onnx(model, path: Path, check_seconds: float = 3.7) -> float:
     rate = model.config.sampling_rate
     example = torch.randn(2, int(check_seconds * rate), generator=torch.Generator().manual_seed(0)) * 0.1
     torch.onnx.export(
-        _LogitsOnly(model), (example,), str(path), input_names=["input_values"], output_names=["logits"],
+        _LogitsOnly(model).eval(), (example,), str(path), input_names=["input_values"], output_names=["logits"],
         dynamic_shapes={"input_values": {0: torch.export.Dim("batch"), 1: torch.export.Dim("samples", min=rate // 10)}},
         dynamo=True, external_data=False,
     )
