@@ -156,3 +156,30 @@ def test_validation_actors_come_from_the_folds_metrics_and_only_training_actors_
     (tmp_path / "metrics.json").write_text(json.dumps({"actors": {"train": [2, 3, 4], "test": [1, 11]}}))
     with pytest.raises(ValueError, match="lists no validation actors"):
         R.resolve_test_actors(1, tmp_path, None, validation=True)
+
+
+def test_per_actor_scores_are_each_actors_own_unweighted_accuracy(fold):
+    import evaluate
+    from sklearn.metrics import recall_score
+
+    from train.train import METRICS_MODULE
+
+    recognizer = ser.EmotionRecognizer()
+    references = np.array([e - 1 for _ in range(2) for e in (1, 3, 5, 6)])  # file names' emotion field, 1-based
+    clips = R.FoldClips(waves=fold.waves, actors=fold.actors, references=references, keys=fold.keys)
+    scores = R.score(recognizer, clips, clips.waves, evaluate.load(METRICS_MODULE), batch_size=3)
+    predictions = recognizer.probabilities(clips.waves).argmax(-1)
+    for actor in (1, 2):
+        rows = clips.actors == actor
+        expected = recall_score(references[rows], predictions[rows], average="macro", labels=np.unique(references))
+        assert scores["unweighted_accuracy_per_actor"][str(actor)] == pytest.approx(expected)
+    assert scores["unweighted_accuracy"] == pytest.approx(
+        recall_score(references, predictions, average="macro", labels=np.unique(references)))
+
+    conditions = {"clean": scores, "babble_10db": {"unweighted_accuracy_per_actor": {"1": 0.9, "2": 0.1}}}
+    report = {"summary": {"clean": {}, "babble_10db": {}}, "folds": {"3": {"conditions": conditions}}}
+    table = R.per_actor_table(report)
+    rows = [line for line in table if line.startswith("| 1 |") or line.startswith("| 2 |")]
+    hardest_first = sorted((1, 2), key=lambda a: scores["unweighted_accuracy_per_actor"][str(a)])
+    assert [int(line.split("|")[1]) for line in rows] == hardest_first
+    assert all(line.split("|")[2].strip() == "3" for line in rows)
