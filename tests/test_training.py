@@ -144,13 +144,20 @@ def test_degrade_augmentation_changes_the_training_clips_and_trains(tmp_path):
     assert recipe["degrade"] is True and recipe["workers"] == 2  # the default recipe
 
 
-def test_the_previous_recipe_is_still_one_option_away():
-    from bench.accuracy import CLEAN40
+def test_the_previous_recipes_are_still_one_option_away():
+    from bench.accuracy import CLEAN40, SYSTEMS
+    from ser import SERConfig
     from train.cli import parse_args
 
     args = parse_args(["--output-dir", "x", *CLEAN40])
     assert (args.epochs, args.degrade, args.workers) == (40, False, 1)
     assert parse_args(["--output-dir", "x", "--degrade"]).degrade is True
+    # The benchmark's earlier systems keep the width they were measured with when the default widens.
+    assert SERConfig().channels == [24, 48, 96, 192]
+    for system in ("narrow", "clean40", "babble50"):
+        model_config = json.loads(parse_args(["--output-dir", "x", *SYSTEMS[system]]).model_config)
+        assert model_config["channels"] == [16, 32, 64, 128]
+    assert parse_args(["--output-dir", "x", *SYSTEMS["default"]]).model_config == ""
 
 
 def test_training_leaves_the_augmentation_workers_their_cores_and_restores_the_thread_count(tmp_path, monkeypatch):
