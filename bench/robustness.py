@@ -299,10 +299,11 @@ def score(recognizer, clips: FoldClips, waves: list[np.ndarray], metric, batch_s
     predictions = probabilities.argmax(-1)
     result = metric.compute(predictions=predictions, references=clips.references, num_labels=len(recognizer.labels))
     # A fold's mean hides which voices are hard; each actor has 60 clips, so read these as rough.
-    per_actor = {str(int(actor)): metric.compute(predictions=predictions[clips.actors == actor],
-                                                 references=clips.references[clips.actors == actor],
-                                                 num_labels=len(recognizer.labels))["unweighted_accuracy"]
-                 for actor in np.unique(clips.actors)}
+    per_actor = {}
+    for actor in np.unique(clips.actors):
+        rows = clips.actors == actor
+        per_actor[str(int(actor))] = metric.compute(predictions=predictions[rows], references=clips.references[rows],
+                                                    num_labels=len(recognizer.labels))["unweighted_accuracy"]
     rejected = 0  # clips that EmotionRecognizer.predict would refuse as (near) silence
     for wave in waves:
         try:
@@ -383,7 +384,7 @@ def per_actor_table(report: dict) -> list[str]:
     shown = [c for c in ("clean", "babble_10db") if c in report["summary"]]
     rows = {}
     for k, fold in report["folds"].items():
-        for actor, ua in fold["conditions"]["clean"]["unweighted_accuracy_per_actor"].items():
+        for actor in fold["conditions"]["clean"]["unweighted_accuracy_per_actor"]:
             rows[int(actor)] = (k, [fold["conditions"][c]["unweighted_accuracy_per_actor"][actor] for c in shown])
     lines = ["", "UA per actor, hardest first (each actor's clips, scored by the model of the fold that held it "
              "out; about 60 clips an actor, so a few points either way):", "",
