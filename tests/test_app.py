@@ -66,8 +66,10 @@ def test_microphone_recording_48k_stereo_int16(client, recognizer, tmp_path):
     # What a browser's microphone delivers: 48 kHz, 16-bit, two channels.
     path = ffmpeg(SAD, tmp_path / "mic.wav", "-ar", "48000", "-ac", "2", "-c:a", "pcm_s16le")
     result = client.predict(handle_file(str(path)), api_name="/predict")
-    # Identical channels downmix to the mono original: the fixture clip's answer, up to FFmpeg's rounding.
-    check_label(result, recognizer.predict(str(SAD)), atol=5e-3)
+    # The app answers what the library answers for the same recording; and since identical channels downmix to the
+    # mono original, its top emotion is the fixture clip's (its scores move by up to 0.01 with 16-bit rounding).
+    check_label(result, recognizer.predict(str(path)))
+    assert result["label"] == next(iter(recognizer.predict(str(SAD))))
 
 
 def make_silence(path, seconds):
