@@ -76,6 +76,8 @@ TRAINER_VARIANTS = {
     "full training path: channels 24, 48, 96, 192 (1.5x; the default since 2026-11-26)":
         {"model": {"channels": [24, 48, 96, 192]}},
     "full training path: channels 32, 64, 128, 256 (2x)": {"model": {"channels": [32, 64, 128, 256]}},
+    "full training path: channels 24, 48, 96, 192 + babble on half the training clips, talkers cut to their speech":
+        {"model": {"channels": [24, 48, 96, 192]}, "babble_probability": 0.5, "babble_speech_only": True},
 }
 TRAINER_RUNS = Path("runs") / "ablation"  # the screen's checkpoints (not committed)
 
