@@ -11,7 +11,8 @@ earlier projects, the speaker-DEPENDENT `random` protocol (5 seeds of an 80/20 s
   192) after passing its pre-registered screen and 6-fold rule (`bench/results/ablation/PREREGISTRATION.md`);
 - `babble50`: a robustness candidate that was not adopted: the narrow default with babble on half the training
   clips (not 30 %) and its talkers cut to their speech;
-- `wide2x`: a candidate: channels (32, 64, 128, 256), 2x the narrow network, on the default recipe;
+- `wide2x`: a width candidate that was not adopted: channels (32, 64, 128, 256), 2x the narrow network, on the
+  default recipe;
 - `cnn1d`: a 1-D CNN over 40 time-averaged MFCCs, the design most earlier projects used;
 - `rf`: a Random Forest on MFCC + chroma + spectral-contrast statistics (scikit-learn).
 
@@ -40,7 +41,7 @@ SYSTEMS = {
     "clean40": CLEAN40,
     # A robustness candidate that was not adopted: babble on half the training clips, talkers cut to their speech.
     "babble50": ["--babble-probability", "0.5", "--babble-speech-only", *NARROW],
-    # A candidate: 2x the narrow channels, screened on validation actors (bench/results/ablation/PREREGISTRATION.md).
+    # A width candidate that was not adopted: 2x the narrow channels (bench/results/ablation/PREREGISTRATION.md).
     "wide2x": ["--model-config", json.dumps({"channels": [32, 64, 128, 256]})],
     "cnn1d": [*CLEAN40_RECIPE, "--model-config", json.dumps({
         "encoder": "cnn1d", "deltas": False, "channels": [64, 128, 128], "spec_augment": False,
@@ -146,7 +147,7 @@ def main(argv=None):
                                            "`clean40` an earlier default (40 epochs, no degraded audio in "
                                            "training); `babble50` a robustness candidate not adopted (babble on "
                                            "half the training clips, its talkers cut to their speech); `wide2x` a "
-                                           "candidate with channels 32, 64, 128, 256; `cnn1d` "
+                                           "width candidate not adopted (channels 32, 64, 128, 256); `cnn1d` "
                                            "and `rf` the earlier projects' designs (see the module docstring). A "
                                            "system's `random` row is missing until that run is made.\n\n" + text)
     print(text)
