@@ -92,8 +92,8 @@ def score_folds(folds: Path, candidate: str, waves, labels: np.ndarray, actors: 
     for split in ("validation", "test"):
         for name in ("one pass", candidate):
             values = [result["folds"][f][split][name] for f in range(1, 7)]
-            result[f"{split}: {name}"] = {"mean": float(np.mean(values)), "std": float(np.std(values))}
-            print(f"{split}, {name}: {100 * np.mean(values):.1f} % ± {100 * np.std(values):.1f}")
+            result[f"{split}: {name}"] = {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1))}
+            print(f"{split}, {name}: {100 * np.mean(values):.1f} % ± {100 * np.std(values, ddof=1):.1f}")
     (folds / "tta.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 

@@ -20,6 +20,19 @@ def deltas(x: torch.Tensor) -> torch.Tensor:
     return (padded[..., 3:-1] - padded[..., 1:-3] + 2 * (padded[..., 4:] - padded[..., :-4])) / 10
 
 
+def played_at(waveform: torch.Tensor, speed: float, sampling_rate: int) -> torch.Tensor:
+    """(batch, samples) waveform as if played `speed` times as fast: resampled with torchaudio's windowed-sinc
+    kernel, so tempo and pitch move together. Equal to `torchaudio.functional.resample(waveform,
+    round(sampling_rate * speed), sampling_rate)`, whose output length uses float division, which torch.export
+    cannot trace for a dynamic number of samples; the integer form below can."""
+    resample = torchaudio.transforms.Resample(int(round(sampling_rate * speed)), sampling_rate)
+    step, out = resample.orig_freq // resample.gcd, resample.new_freq // resample.gcd
+    padded = nn.functional.pad(waveform, (resample.width, resample.width + step))
+    resampled = nn.functional.conv1d(padded[:, None], resample.kernel.to(waveform), stride=step)
+    length = waveform.shape[1]
+    return resampled.transpose(1, 2).reshape(waveform.shape[0], -1)[:, : (out * length + step - 1) // step]
+
+
 class SERFrontEnd(nn.Module):
     """Waveform -> normalized (channels, coefficients, frames) features over a fixed window.
 
@@ -68,7 +81,11 @@ class SERFrontEnd(nn.Module):
 
     def raw_features(self, waveform: torch.Tensor) -> torch.Tensor:
         """Un-normalized features, shape (batch, channels, coefficients, frames)."""
-        mel = self.mel(self.select_window(waveform))
+        return self.window_features(self.select_window(waveform))
+
+    def window_features(self, window: torch.Tensor) -> torch.Tensor:
+        """Un-normalized features of windows that `select_window` returned."""
+        mel = self.mel(window)
         x = torch.log(mel + self.config.log_offset)
         if self.config.utterance_mean_norm_db is not None:
             level = 10 * torch.log10(mel.sum(dim=1, keepdim=True) + 1e-10)  # (batch, 1, frames)
@@ -87,8 +104,9 @@ class SERFrontEnd(nn.Module):
         self.feature_mean.copy_(mean)
         self.feature_std.copy_(std.clamp_min(1e-5))
 
-    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        x = self.raw_features(waveform)
+    def forward(self, waveform: torch.Tensor, windowed: bool = False) -> torch.Tensor:
+        """Normalized features of waveforms, or with `windowed` of windows that `select_window` returned."""
+        x = self.window_features(waveform) if windowed else self.raw_features(waveform)
         return (x - self.feature_mean[..., None]) / self.feature_std[..., None]
 
 
@@ -194,8 +212,8 @@ class SERForAudioClassification(SERPreTrainedModel):
         self.classifier = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(pooled, config.num_labels))
         self.post_init()
 
-    def embed(self, input_values: torch.Tensor) -> torch.Tensor:
-        x = self.front_end(input_values)
+    def embed(self, input_values: torch.Tensor, windowed: bool = False) -> torch.Tensor:
+        x = self.front_end(input_values, windowed)
         if self.training and self.config.spec_augment:
             x = self.spec_augment(x)
         if self.config.encoder == "cnn1d":
@@ -212,9 +230,22 @@ class SERForAudioClassification(SERPreTrainedModel):
         labels (`torch.LongTensor` of shape `(batch,)`, *optional*): class ids; if given, the
             cross-entropy loss is returned too.
         """
-        logits = self.classifier(self.embed(input_values))
+        if self.training or not self.config.test_time_speeds:
+            logits = self.classifier(self.embed(input_values))
+        else:
+            logits = self.test_time_average(input_values)
         loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
+    def test_time_average(self, input_values: torch.Tensor) -> torch.Tensor:
+        """Log of the class probabilities averaged over the clip and its copies at `config.test_time_speeds`
+        (softmax of the result gives the averaged probabilities back)."""
+        versions = [input_values] + [played_at(input_values, speed, self.config.sampling_rate)
+                                     for speed in self.config.test_time_speeds]
+        # Each version picks its own window (onset, loudness), then all windows, of equal length, go through the
+        # network as one batch: as exact as separate passes, and cheaper.
+        windows = torch.cat([self.front_end.select_window(v) for v in versions])
+        probabilities = self.classifier(self.embed(windows, windowed=True)).softmax(-1)
+        return probabilities.view(len(versions), input_values.shape[0], -1).mean(0).log()
 
 __all__ = ["SERForAudioClassification", "SERPreTrainedModel", "SERFrontEnd"]

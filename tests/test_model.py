@@ -49,6 +49,37 @@ def test_invalid_config_values_are_refused():
             ser.SERConfig(**bad)
 
 
+def test_test_time_speeds_average_the_probabilities_of_resampled_copies():
+    """The trained default model on real clips: with test_time_speeds the eval-mode output is the average of the
+    class probabilities of the clip and of its copies resampled as if played at each speed; training ignores it."""
+    import torchaudio
+
+    model = ser.EmotionRecognizer().model
+    waves = torch.stack([torch.from_numpy(ser.load_audio(f, 16000)[:48000]) for f in FIXTURE_CLIPS[:4]])
+    with torch.no_grad():
+        single = [model(w[None]).logits.softmax(-1) for w in waves]
+        slow = [model(torchaudio.functional.resample(w[None], 14400, 16000)).logits.softmax(-1) for w in waves]
+        fast = [model(torchaudio.functional.resample(w[None], 17600, 16000)).logits.softmax(-1) for w in waves]
+        expected = (torch.cat(single) + torch.cat(slow) + torch.cat(fast)) / 3
+        model.config.test_time_speeds = [0.9, 1.1]
+        try:
+            averaged = model(waves).logits.softmax(-1)
+            model.train()
+            torch.manual_seed(0)
+            training = model(waves).logits
+            model.config.test_time_speeds = []
+            torch.manual_seed(0)
+            assert torch.equal(model(waves).logits, training)
+        finally:
+            model.config.test_time_speeds = []
+            model.eval()
+    assert torch.allclose(averaged, expected, atol=1e-5)
+    assert (averaged - torch.cat(single)).abs().max() > 0.02  # the copies do change the answer
+    with pytest.raises(ValueError, match="between 0.5 and 2.0"):
+        ser.SERConfig(test_time_speeds=[0.0])
+    assert ser.SERConfig(test_time_speeds=[0.9, 1.1]).to_dict()["test_time_speeds"] == [0.9, 1.1]
+
+
 def test_window_skips_leading_silence():
     config = ser.SERConfig(window_seconds=1.0, trim_silence_db=35.0)
     front = ser.SERForAudioClassification(config).front_end
