@@ -315,7 +315,8 @@ def score(recognizer, clips: FoldClips, waves: list[np.ndarray], metric, batch_s
 
 
 def run_fold(fold: int, models: Path, dataset, source: str, conditions: list[str], override: list[int] | None,
-             seed: int, batch_size: int, metric, validation: bool = False) -> dict:
+             seed: int, batch_size: int, metric, validation: bool = False,
+             test_time_speeds: list[float] | None = None) -> dict:
     import ser
 
     fold_dir = models / f"fold{fold}"
@@ -324,6 +325,8 @@ def run_fold(fold: int, models: Path, dataset, source: str, conditions: list[str
         raise ValueError(f"fold {fold}: no model at {model_dir}; train the fold models with `python -m bench.accuracy "
                          "--only default --protocols emobox` (keeping their model/ folders) or pass --models")
     recognizer = ser.EmotionRecognizer(str(model_dir))
+    if test_time_speeds is not None:
+        recognizer.model.config.test_time_speeds = list(test_time_speeds)
     actors, actors_from, seen = resolve_test_actors(fold, fold_dir, override, validation)
     clips, info = fold_clips(dataset, actors, recognizer.labels, fold, source)
     if info["missing_actors"]:
@@ -456,6 +459,9 @@ def main(argv=None):
                              "of its test actors: for choosing a recipe without looking at the test folds")
     parser.add_argument("--conditions", nargs="+", choices=list(CONDITIONS), default=list(CONDITIONS),
                         help="a subset of the conditions (clean is always run)")
+    parser.add_argument("--test-time-speeds", type=float, nargs="*", metavar="SPEED",
+                        help="predict with these `SERConfig.test_time_speeds` instead of each checkpoint's own "
+                             "(e.g. 0.9 1.1, as the embedded model does; none for one pass)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
@@ -485,7 +491,7 @@ def main(argv=None):
         try:
             folds[str(fold)] = run_fold(fold, args.models, dataset, args.data or "the Zenodo archive", conditions,
                                         args.test_actors, args.seed, args.batch_size, metric,
-                                        args.validation_actors)
+                                        args.validation_actors, args.test_time_speeds)
         except ValueError as error:
             raise SystemExit(f"error: {error}") from None
     summary = summarize(folds, conditions)
@@ -494,6 +500,7 @@ def main(argv=None):
         "data": args.data,
         "models": shown(args.models),
         "seed": args.seed,
+        "test_time_speeds": args.test_time_speeds,
         "validation_actors": args.validation_actors,
         "conditions": {c: CONDITIONS[c][0] for c in conditions},
         "summary": summary,

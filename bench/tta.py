@@ -63,6 +63,8 @@ def probabilities(recognizer, waves: list[np.ndarray], batch_size: int = 32) -> 
 
 
 def load(model_dir: Path):
+    """The checkpoint as a recognizer that predicts in one pass (the candidates are applied here, not by its
+    config's `test_time_speeds`)."""
     import ser
 
     if not model_dir.is_dir():
@@ -70,11 +72,18 @@ def load(model_dir: Path):
     recognizer = ser.EmotionRecognizer(str(model_dir))
     if recognizer.labels != list(ser.RAVDESS_EMOTIONS):
         raise SystemExit(f"{model_dir} does not predict RAVDESS's 8 emotions in order")
+    recognizer.model.config.test_time_speeds = []
     return recognizer
 
 
 def score_folds(folds: Path, candidate: str, waves, labels: np.ndarray, actors: np.ndarray) -> dict:
-    """UA of each fold model on its validation and test actors, one pass and with `candidate`."""
+    """UA, WA and macro-F1 of each fold model on its validation and test actors, one pass and with `candidate`."""
+    import evaluate
+
+    from train.train import METRICS_MODULE
+
+    metric = evaluate.load(METRICS_MODULE)
+    measures = ("unweighted_accuracy", "accuracy", "macro_f1")
     result = {"candidate": candidate, "folds": {}}
     for fold in range(1, 7):
         recognizer = load(folds / f"fold{fold}" / "model")
@@ -86,14 +95,20 @@ def score_folds(folds: Path, candidate: str, waves, labels: np.ndarray, actors: 
             base = probabilities(recognizer, clips)
             total = base + sum(probabilities(recognizer, [alter(c).astype(np.float32) for c in clips])
                                for alter in CANDIDATES[candidate])
-            result["folds"][fold][split] = {"one pass": unweighted_accuracy(base.argmax(-1), labels[rows]),
-                                            candidate: unweighted_accuracy(total.argmax(-1), labels[rows])}
+            result["folds"][fold][split] = {}
+            for name, probs in (("one pass", base), (candidate, total)):
+                scores = metric.compute(predictions=probs.argmax(-1), references=labels[rows], num_labels=8)
+                result["folds"][fold][split][name] = {m: scores[m] for m in measures}
         print(fold, result["folds"][fold], flush=True)
     for split in ("validation", "test"):
         for name in ("one pass", candidate):
-            values = [result["folds"][f][split][name] for f in range(1, 7)]
-            result[f"{split}: {name}"] = {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1))}
-            print(f"{split}, {name}: {100 * np.mean(values):.1f} % ± {100 * np.std(values, ddof=1):.1f}")
+            result[f"{split}: {name}"] = {}
+            for measure in measures:
+                values = [result["folds"][f][split][name][measure] for f in range(1, 7)]
+                result[f"{split}: {name}"][measure] = {"mean": float(np.mean(values)),
+                                                       "std": float(np.std(values, ddof=1))}
+            ua = result[f"{split}: {name}"]["unweighted_accuracy"]
+            print(f"{split}, {name}: UA {100 * ua['mean']:.1f} % ± {100 * ua['std']:.1f}")
     (folds / "tta.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 

@@ -183,3 +183,33 @@ def test_per_actor_scores_are_each_actors_own_unweighted_accuracy(fold):
     hardest_first = sorted((1, 2), key=lambda a: scores["unweighted_accuracy_per_actor"][str(a)])
     assert [int(line.split("|")[1]) for line in rows] == hardest_first
     assert all(line.split("|")[2].strip() == "3" for line in rows)
+
+
+def test_test_time_speeds_option_scores_the_folds_as_the_embedded_model_predicts(fold, tmp_path, monkeypatch):
+    """`--test-time-speeds` replaces each checkpoint's own setting, so fold models trained before it existed can
+    be scored the way the embedded model predicts; without it, the checkpoint's own setting stays."""
+    import json
+    import shutil
+
+    import evaluate
+
+    from train.train import METRICS_MODULE
+
+    shutil.copytree(ser.DEFAULT_MODEL, tmp_path / "fold1" / "model")
+    (tmp_path / "fold1" / "metrics.json").write_text(json.dumps({"actors": {"train": [3], "test": [1, 2]}}))
+    emotions = [int(p.stem[6:8]) - 1 for p in CLIPS[1] + CLIPS[2]]
+    ds = datasets.Dataset.from_dict({"input_values": [w.tolist() for w in fold.waves], "emotion": emotions,
+                                     "actor": fold.actors.tolist()})
+    metric = evaluate.load(METRICS_MODULE)
+    used, real_score = [], R.score
+
+    def recording_score(recognizer, clips, waves, metric, batch_size):
+        used.append(list(recognizer.model.config.test_time_speeds))
+        return real_score(recognizer, clips, waves, metric, batch_size)
+
+    monkeypatch.setattr(R, "score", recording_score)
+    own = ser.EmotionRecognizer(tmp_path / "fold1" / "model").model.config.test_time_speeds
+    for speeds, expected in ((None, own), ([], []), ([0.9, 1.1], [0.9, 1.1])):
+        result = R.run_fold(1, tmp_path, ds, "DATA", ["clean"], None, 0, 4, metric, test_time_speeds=speeds)
+        assert used[-1] == expected
+        assert 0 <= result["conditions"]["clean"]["unweighted_accuracy"] <= 1
