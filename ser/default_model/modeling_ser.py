@@ -229,6 +229,10 @@ class SERForAudioClassification(SERPreTrainedModel):
         attention_mask: accepted for pipeline compatibility; padding is zeros, which the model reads as silence.
         labels (`torch.LongTensor` of shape `(batch,)`, *optional*): class ids; if given, the
             cross-entropy loss is returned too.
+
+        With `config.test_time_speeds` set, in eval mode the logits are the log of the class probabilities
+        averaged over the clip and its faster and slower copies (`test_time_average`): their softmax is that
+        average.
         """
         if self.training or not self.config.test_time_speeds:
             logits = self.classifier(self.embed(input_values))
@@ -247,5 +251,6 @@ class SERForAudioClassification(SERPreTrainedModel):
         windows = torch.cat([self.front_end.select_window(v) for v in versions])
         probabilities = self.classifier(self.embed(windows, windowed=True)).softmax(-1)
         return probabilities.view(len(versions), input_values.shape[0], -1).mean(0).log()
+
 
 __all__ = ["SERForAudioClassification", "SERPreTrainedModel", "SERFrontEnd"]
