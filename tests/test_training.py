@@ -158,6 +158,8 @@ def test_the_previous_recipes_are_still_one_option_away():
         model_config = json.loads(parse_args(["--output-dir", "x", *SYSTEMS[system]]).model_config)
         assert model_config["channels"] == [16, 32, 64, 128]
     assert parse_args(["--output-dir", "x", *SYSTEMS["default"]]).model_config == ""
+    candidate = parse_args(["--output-dir", "x", *SYSTEMS["default_babble50"]])
+    assert (candidate.model_config, candidate.babble_probability, candidate.babble_speech_only) == ("", 0.5, True)
 
 
 def test_training_leaves_the_augmentation_workers_their_cores_and_restores_the_thread_count(tmp_path, monkeypatch):
