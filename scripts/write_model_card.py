@@ -67,7 +67,7 @@ def test_time_section(speeds: list[float], tta: dict, folds: Path) -> str:
            "one pass)." if speeds else
            "This checkpoint predicts in one pass. Setting `model.config.test_time_speeds = [0.9, 1.1]` makes it "
            "average its class probabilities over the clip and copies of it played at 0.9x and 1.1x speed, for "
-           "about 2.4x the network's compute.")
+           "three windows per clip through the network instead of one.")
     return ("### Optional: test-time averaging\n\n" + how + " The figures above are in one pass. On the same 6 "
             f"fold models and test actors, the averaging gives {figures} (UA ± "
             f"{shipped['unweighted_accuracy']['std']:.1%} across folds), against UA "

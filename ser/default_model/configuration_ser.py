@@ -57,8 +57,8 @@ class SERConfig(PreTrainedConfig):
         test_time_speeds (`list[float]`, defaults to `[]`):
             At inference (eval mode) also score the clip played at each of these speeds (resampled, so tempo
             and pitch move together) and average the class probabilities with the clip's own; training is
-            unaffected. The copies go through the network in one batch with the clip, so [0.9, 1.1] costs
-            about 2.4x one pass. Off by default and in the embedded checkpoint, which stay within the speed goals;
+            unaffected. The copies go through the network in one batch with the clip, so [0.9, 1.1] scores
+            three windows per clip instead of one. Off by default and in the embedded checkpoint, which stay within the speed goals;
             [0.9, 1.1] scored about 1 point of UA higher on the 6 EmoBox folds (`python -m bench.tta`).
         id2label / label2id: class names; defaults to RAVDESS's 8 emotions in official order.
     """
