@@ -40,3 +40,13 @@ def test_full_training_path_row_trains_without_its_validation_actors_and_scores_
     assert 0.0 <= result["babble_10db_ua"] <= 1.0
     assert result["babble_10db_drop_points"] == 100 * (result["clean_ua_recognizer"] - result["babble_10db_ua"])
     assert len(result["curve"]) == 1 and (tmp_path / "set0" / "model" / "model.safetensors").is_file()
+
+
+def test_table_shows_each_set_of_a_partial_run_and_the_mean_only_of_a_complete_one():
+    from bench.ablation import table
+
+    partial = {k: {"validation_ua": ua, "train_accuracy": 0.7, "seconds": 600} for k, ua in [(0, 0.6), (2, 0.5)]}
+    complete = {k: {"validation_ua": 0.5 + k / 10, "train_accuracy": 0.7, "seconds": 600} for k in range(5)}
+    rows = table({"partial": partial, "complete": complete}).splitlines()
+    assert "| 2 of 5 sets run (60.0% / - / 50.0% / - / -) |" in rows[2]
+    assert "| 70.0% ± 14.1% (50.0% / 60.0% / 70.0% / 80.0% / 90.0%) |" in rows[3]
