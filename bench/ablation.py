@@ -4,6 +4,7 @@
     python -m bench.ablation --data DIR --only "default + 60 epochs"      # a subset
     python -m bench.ablation --data DIR --only "default + 60 epochs" --sets 5   # on all 5 validation sets
     python -m bench.ablation --data DIR --only "full training path: channels 32, 64, 128, 256 (2x)" --sets 5
+    python -m bench.ablation --data DIR --only "..." --first-set 3 --sets 5   # sets 3 and 4 only
 
 Each variant trains on EmoBox fold 1's training actors minus 4 validation actors and is scored on those 4
 validation actors; the fold's test actors are never loaded. 4 actors are few (the 6-fold runs' own 2 validation
