@@ -256,6 +256,8 @@ def main(argv=None):
     parser.add_argument("--first-set", type=int, default=0, choices=range(SPLITS),
                         help="skip the sets before this one, e.g. to finish an interrupted `--sets 5` run")
     args = parser.parse_args(argv)
+    if args.first_set >= args.sets:
+        parser.error(f"--first-set {args.first_set} leaves no set to run below --sets {args.sets}")
     from train import data
 
     dataset = data.load_ravdess(args.data)
