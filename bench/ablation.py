@@ -82,6 +82,9 @@ TRAINER_VARIANTS = {
     # The 1.5x row again with another seed (initialization, augmentation, batch order): the screen's own noise.
     "full training path: channels 24, 48, 96, 192 (1.5x), seed 1":
         {"model": {"channels": [24, 48, 96, 192]}, "seed": 1},
+    # Seed 0 like the 1.5x row: the same training up to its last epoch, so the two rows are a paired comparison.
+    "full training path: channels 24, 48, 96, 192 (1.5x) + weights averaged over the last 15 epochs":
+        {"model": {"channels": [24, 48, 96, 192]}, "average_last_epochs": 15},
 }
 TRAINER_RUNS = Path("runs") / "ablation"  # the screen's checkpoints (not committed)
 

@@ -195,3 +195,62 @@ def test_resume_keeps_finished_runs_of_the_same_recipe_and_trains_the_rest(tmp_p
     kept = {name: path.stat().st_mtime_ns for name, path in weights.items()}
     main([*args[:-2], "--epochs", "2", "--output-dir", str(tmp_path), "--resume"])  # another recipe: nothing kept
     assert all(path.stat().st_mtime_ns != kept[name] for name, path in weights.items())
+
+
+def test_weight_average_keeps_the_mean_of_the_last_epochs_and_refits_batchnorm():
+    import torch
+    from types import SimpleNamespace
+
+    from train.train import WeightAverage
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.BatchNorm1d(3))
+    average = WeightAverage(model, epochs=2, total_epochs=3)
+    for epoch, value in enumerate([1.0, 2.0, 4.0], start=1):
+        with torch.no_grad():
+            model[0].weight.fill_(value)
+        average.on_epoch_end(None, SimpleNamespace(epoch=float(epoch)), None, model=model)
+    inputs = torch.randn(64, 2)
+    average.apply(model, [{"input_values": inputs[:32]}, {"input_values": inputs[32:]}])
+    assert torch.allclose(model[0].weight, torch.full((3, 2), 3.0))  # epochs 2 and 3, not epoch 1
+    hidden = model[0](inputs)
+    assert torch.allclose(model[1].running_mean, hidden.mean(0), atol=1e-5)  # statistics of the averaged weights
+    assert not model.training
+    with pytest.raises(ValueError, match="last 4 of 3"):
+        WeightAverage(model, epochs=4, total_epochs=3)
+
+
+def test_training_can_keep_the_average_of_the_last_epochs_weights(tmp_path):
+    from safetensors.torch import load_file
+
+    args = ["--data", str(FIXTURE), "--protocol", "full", "--epochs", "3", "--batch-size", "8", "--workers", "0",
+            "--no-pitch", "--no-stretch"]
+    main([*args, "--output-dir", str(tmp_path / "last")])
+    main([*args, "--average-last-epochs", "2", "--output-dir", str(tmp_path / "averaged")])
+    last, averaged = (json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("last", "averaged"))
+    assert averaged["recipe"]["average_last_epochs"] == 2
+    # The same training (averaging draws no random numbers), then different weights kept.
+    assert averaged["train_loss_per_epoch"] == last["train_loss_per_epoch"]
+    assert len(averaged["validation_unweighted_accuracy_per_epoch"]) == 3
+    assert last["final_validation_unweighted_accuracy"] == last["validation_unweighted_accuracy_per_epoch"][-1]
+    assert averaged["final_validation_unweighted_accuracy"] == averaged["unweighted_accuracy"]  # scored after it
+    weights = [load_file(tmp_path / name / "model" / "model.safetensors") for name in ("last", "averaged")]
+    assert any(not (weights[0][k] == weights[1][k]).all() for k in weights[0])
+
+
+def test_resume_counts_a_setting_missing_from_an_older_record_as_its_default(tmp_path):
+    from train.cli import finished_run
+    from train.train import Recipe
+    from train import data
+
+    args = ["--data", str(FIXTURE), "--protocol", "full", "--epochs", "1", "--batch-size", "8", "--workers", "0",
+            "--no-pitch", "--no-stretch", "--output-dir", str(tmp_path)]
+    main(args)
+    metrics_file = tmp_path / "metrics.json"
+    metrics = json.loads(metrics_file.read_text())
+    del metrics["recipe"]["average_last_epochs"]  # as written before the setting existed
+    metrics_file.write_text(json.dumps(metrics))
+    splits = data.split_dataset(data.load_ravdess(str(FIXTURE)), "full")
+    id2label = dict(enumerate(ser.RAVDESS_EMOTIONS))
+    recipe = Recipe(**{**metrics["recipe"], "average_last_epochs": 0})
+    assert finished_run(tmp_path, recipe, splits, id2label) is not None
+    assert finished_run(tmp_path, Recipe(**{**metrics["recipe"], "average_last_epochs": 1}), splits, id2label) is None

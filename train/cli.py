@@ -46,6 +46,9 @@ def parse_args(argv=None):
     p.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     p.add_argument("--patience", type=int, default=defaults.patience, help="0 (default): train every epoch and keep the last; N: stop when validation UA has "
                         "not improved for N epochs and keep the best")
+    p.add_argument("--average-last-epochs", type=int, default=defaults.average_last_epochs, metavar="N",
+                   help="0 (default): keep the last epoch's weights; N: keep the mean of the last N epochs' weights "
+                        "(stochastic weight averaging)")
     p.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
     p.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing)
     p.add_argument("--mixup", type=float, default=defaults.mixup,
@@ -115,7 +118,9 @@ def finished_run(run_dir: Path, recipe: Recipe, splits, id2label: dict[int, str]
     if not metrics_file.is_file() or not (run_dir / "model" / "model.safetensors").is_file():
         return None
     metrics = json.loads(metrics_file.read_text())
-    same = (metrics.get("recipe") == json.loads(json.dumps(recipe.__dict__))
+    # A setting added to Recipe after a run was saved is missing from its record; its default is what that run did.
+    recorded = {**json.loads(json.dumps(Recipe().__dict__)), **metrics.get("recipe", {})}
+    same = (recorded == json.loads(json.dumps(recipe.__dict__))
             and metrics.get("labels") == [id2label[i] for i in range(len(id2label))]
             and metrics.get("actors") == {name: sorted(set(split["actor"])) for name, split in splits.items()}
             and metrics.get("clips") == {name: len(split) for name, split in splits.items()})
@@ -133,6 +138,7 @@ def main(argv=None) -> dict:
             raise SystemExit(f"error: {error}") from None
     recipe_kwargs = dict(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience,
+        average_last_epochs=args.average_last_epochs,
         weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, mixup=args.mixup, degrade=args.degrade,
         babble_probability=args.babble_probability, babble_speech_only=args.babble_speech_only,
         class_weights=not args.no_class_weights, noise=not args.no_noise,
