@@ -49,9 +49,6 @@ SYSTEMS = {
     "default_babble50": ["--babble-probability", "0.5", "--babble-speech-only"],
     # A width candidate that was not adopted: 2x the narrow channels (bench/results/ablation/PREREGISTRATION.md).
     "wide2x": ["--model-config", json.dumps({"channels": [32, 64, 128, 256]})],
-    # An accuracy candidate: the default with the weights of its last 15 epochs averaged
-    # (bench/results/ablation/PREREGISTRATION.md).
-    "swa15": ["--average-last-epochs", "15"],
     "cnn1d": [*CLEAN40_RECIPE, "--model-config", json.dumps({
         "encoder": "cnn1d", "deltas": False, "channels": [64, 128, 128], "spec_augment": False,
         "trim_silence_db": None, "normalize_loudness": False, "window_seconds": 4.0})],
