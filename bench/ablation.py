@@ -85,6 +85,8 @@ TRAINER_VARIANTS = {
     # Seed 0 like the 1.5x row: the same training up to its last epoch, so the two rows are a paired comparison.
     "full training path: channels 24, 48, 96, 192 (1.5x) + weights averaged over the last 15 epochs":
         {"model": {"channels": [24, 48, 96, 192]}, "average_last_epochs": 15},
+    "full training path: channels 24, 48, 96, 192 (1.5x), log-mel (64 bands, no deltas) instead of MFCC+deltas":
+        {"model": {"channels": [24, 48, 96, 192], "features": "logmel", "deltas": False}},
 }
 TRAINER_RUNS = Path("runs") / "ablation"  # the screen's checkpoints (not committed)
 
