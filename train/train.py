@@ -226,11 +226,12 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
     (model_dir / "training_args.bin").unlink(missing_ok=True)  # a pickle; the recipe is in metrics.json
     shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
 
-    # The saved model's own score on the validation actors: the last epoch's, unless its weights were averaged.
-    # (`predict`, unlike `evaluate`, adds nothing to the per-epoch log.)
-    final_validation = trainer.predict(data.as_arrays(splits["validation"])).metrics["test_unweighted_accuracy"]
     report_split = "test" if "test" in splits else "validation"
     prediction = trainer.predict(data.as_arrays(splits[report_split]))
+    # The saved model's own score on the validation actors: the last epoch's, unless its weights were averaged.
+    # (`predict`, unlike `evaluate`, adds nothing to the per-epoch log.)
+    final_validation = (prediction if report_split == "validation"
+                        else trainer.predict(data.as_arrays(splits["validation"]))).metrics["test_unweighted_accuracy"]
     result = metric.compute(predictions=prediction.predictions.argmax(-1), references=prediction.label_ids,
                             num_labels=config.num_labels)
     labels = [id2label[i] for i in range(config.num_labels)]
