@@ -45,6 +45,7 @@ def parse_args(argv=None):
     predict.add_argument("--model", default=DEFAULT_MODEL, help="checkpoint folder or Hub id (default: embedded)")
     predict.add_argument("--top-k", type=int, default=3, help="emotions to print per file")
     predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument("--device", default="cpu", help="where the model runs: cpu (default), cuda, cuda:1, mps")
     predict.add_argument("--output", type=Path, help="write all scores to a .csv or .jsonl file")
     predict.add_argument("--timeline", action="store_true", help="print one prediction per window of long audio")
     export = commands.add_parser("export", help="export a checkpoint to ONNX (waveform in, logits out)")
@@ -72,7 +73,11 @@ def main(argv=None) -> int:
 
 
 def predict(args) -> int:
-    recognizer = EmotionRecognizer(args.model)
+    try:
+        recognizer = EmotionRecognizer(args.model, device=args.device)
+    except ValueError as error:  # a device this machine lacks
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     paths = expand(args.inputs)
     if not paths:
         print("error: no audio files found in " + " ".join(args.inputs), file=sys.stderr)

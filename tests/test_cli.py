@@ -48,6 +48,12 @@ def test_missing_model_folder_is_one_line(tmp_path):
     assert "cannot load the model" in lines[0]
 
 
+@pytest.mark.parametrize("device,message", [("cuda:7", "not available here"), ("gpu0", "unknown device")])
+def test_unusable_device_is_one_line(random_checkpoint, device, message):
+    lines = one_line_error(run_ser("predict", str(FIXTURE_CLIPS[0]), "--device", device, model=random_checkpoint))
+    assert message in lines[0]
+
+
 def test_batch_over_a_folder_writes_csv_and_skips_bad_files(random_checkpoint, tmp_path):
     folder = tmp_path / "clips"
     folder.mkdir()
