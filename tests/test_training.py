@@ -254,3 +254,34 @@ def test_resume_counts_a_setting_missing_from_an_older_record_as_its_default(tmp
     recipe = Recipe(**{**metrics["recipe"], "average_last_epochs": 0})
     assert finished_run(tmp_path, recipe, splits, id2label) is not None
     assert finished_run(tmp_path, Recipe(**{**metrics["recipe"], "average_last_epochs": 1}), splits, id2label) is None
+
+
+def test_a_channels_last_training_step_matches_a_contiguous_one():
+    """Training runs with channels-last weights for speed; a step must compute the same loss and gradients.
+    (Without dropout and SpecAugment: their random masks are drawn in memory order, so with them a channels-last
+    run draws other masks, as another seed would.)"""
+    import copy
+
+    import torch
+    from conftest import FIXTURE_CLIPS
+
+    waves = [ser.load_audio(path, 16000) for path in FIXTURE_CLIPS[:4]]
+    batch = torch.zeros(len(waves), max(map(len, waves)))
+    for row, wave in zip(batch, waves):
+        row[: len(wave)] = torch.from_numpy(wave)
+    # Zero padding gives equal maxima in max pooling, and each layout breaks such ties its own way (both are valid
+    # gradients); a faint noise floor makes the maxima unique, so the comparison is of the arithmetic alone.
+    batch += 1e-3 * torch.randn(batch.shape, generator=torch.Generator().manual_seed(0))
+    labels = torch.arange(len(waves))
+    contiguous = ser.SERForAudioClassification(ser.SERConfig(dropout=0.0, spec_augment=False)).train()
+    channels_last = copy.deepcopy(contiguous).to(memory_format=torch.channels_last)
+    results = []
+    for model in (contiguous, channels_last):
+        loss = model(batch, labels=labels).loss
+        loss.backward()
+        results.append((loss.item(), [p.grad.clone() for p in model.parameters()]))
+    (loss_a, grads_a), (loss_b, grads_b) = results
+    assert loss_a == pytest.approx(loss_b, rel=1e-5)
+    for a, b in zip(grads_a, grads_b):
+        assert (a - b).norm() <= 1e-4 * a.norm()
+    assert channels_last.encoder[0][0].weight.is_contiguous(memory_format=torch.channels_last)

@@ -148,6 +148,11 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
     config = SERConfig(id2label=id2label, **recipe.model)
     model = SERForAudioClassification(config)
     fit_normalization(model, splits["train"])
+    # Channels-last conv weights let oneDNN skip re-laying out every activation: a training step runs about 1.5x
+    # faster on a CPU. The arithmetic is the same up to float rounding, but dropout and SpecAugment masks are drawn
+    # in memory order and max-pooling ties are broken in it, so a run differs from a contiguous one as another seed
+    # would.
+    model.to(memory_format=torch.channels_last)
 
     counts = np.bincount(splits["train"]["emotion"], minlength=config.num_labels)
     weights = torch.tensor(len(counts) * counts.sum() / np.maximum(counts, 1) / len(counts) ** 2, dtype=torch.float32)
