@@ -37,11 +37,6 @@ def random_checkpoint(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="session")
-def default_model():
-    return ser.EmotionRecognizer()
-
-
 @pytest.fixture
 def clip():
     return FIXTURE / "Actor_02" / "03-01-05-01-01-01-02.flac"
