@@ -50,6 +50,35 @@ def test_pipeline_with_device_0(waves):
         assert max(scores, key=scores.get) == max(expected, key=expected.get)
 
 
+def test_training_runs_on_cuda(tmp_path):
+    """`train_fold`, which `python -m train` runs, on the GPU that Trainer picks, with class weights and weight
+    averaging. The splits are built in memory, like `train.data` builds them, from clips decoded with soundfile."""
+    datasets = pytest.importorskip("datasets")
+    soundfile = pytest.importorskip("soundfile")
+    import torchaudio
+    from train.train import Recipe, train_fold
+
+    rows = {"input_values": [], "emotion": [], "actor": []}
+    for path in FIXTURE_CLIPS:
+        samples, rate = soundfile.read(path, dtype="float32")
+        rows["input_values"].append(torchaudio.functional.resample(torch.from_numpy(samples), rate, 16000).numpy())
+        emotion, actor = int(path.stem.split("-")[2]) - 1, int(path.stem.split("-")[6])
+        rows["emotion"].append(emotion)
+        rows["actor"].append(actor)
+    clips = datasets.Dataset.from_dict(rows)
+    splits = {name: clips.filter(lambda row, keep=keep: row["actor"] in keep)
+              for name, keep in (("train", (1, 2)), ("validation", (3,)), ("test", (4,)))}
+    recipe = Recipe(epochs=3, batch_size=8, noise=False, pitch=False, stretch=False, shift=False, degrade=False,
+                    average_last_epochs=2, workers=0)
+    torch.cuda.reset_peak_memory_stats()
+    metrics = train_fold(splits, recipe, tmp_path, dict(enumerate(ser.RAVDESS_EMOTIONS)), protocol="fixture")
+    assert torch.cuda.max_memory_allocated() > 0  # Trainer put the model on the GPU
+    assert metrics["clips"] == {"train": 16, "validation": 8, "test": 8}
+    assert len(metrics["train_loss_per_epoch"]) == 3 and all(np.isfinite(metrics["train_loss_per_epoch"]))
+    reloaded = ser.EmotionRecognizer(str(tmp_path / "model"))
+    assert next(reloaded.model.parameters()).device.type == "cpu"  # a GPU-trained checkpoint loads on a CPU
+
+
 def test_training_step_on_cuda(waves):
     config = ser.SERConfig()
     model = ser.SERForAudioClassification(config).cuda().train()

@@ -183,6 +183,8 @@ def build_augmenter(noise: bool = True, pitch: bool = True, stretch: bool = True
     `degrade` adds the conditions of `bench.robustness` at training strength: coloured noise (white to pink and
     beyond) at 0-20 dB SNR, a telephone-like band (high-pass 200-400 Hz, low-pass 3-4 kHz) and hard clipping.
     Babble needs other clips, so `AugmentedSplit` adds it."""
+    if not (degrade or noise or pitch or stretch or shift):
+        return None
     import audiomentations as A
 
     steps = []
@@ -201,7 +203,7 @@ def build_augmenter(noise: bool = True, pitch: bool = True, stretch: bool = True
                                    method="signalsmith_stretch", p=probability))
     if shift:
         steps.append(A.Shift(min_shift=-0.2, max_shift=0.2, rollover=False, p=probability))
-    return A.Compose(steps) if steps else None
+    return A.Compose(steps)
 
 
 class AugmentedSplit(torch.utils.data.Dataset):

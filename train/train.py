@@ -118,7 +118,8 @@ class WeightAverage(TrainerCallback):
         `train_loader`: statistics gathered under the separate epochs' weights do not fit their average."""
         for target, source in zip(model.parameters(), self.average.module.parameters()):
             target.copy_(source)
-        torch.optim.swa_utils.update_bn((batch["input_values"] for batch in train_loader), model)
+        device = next(model.parameters()).device  # update_bn leaves the batches where the loader puts them
+        torch.optim.swa_utils.update_bn((batch["input_values"].to(device) for batch in train_loader), model)
         model.eval()
 
 
@@ -161,7 +162,7 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
     def loss_fn(outputs, labels, num_items_in_batch=None):
         train_accuracy.update(outputs.logits.detach(), labels)
         return torch.nn.functional.cross_entropy(
-            outputs.logits, labels, weight=weights if recipe.class_weights else None,
+            outputs.logits, labels, weight=weights.to(outputs.logits.device) if recipe.class_weights else None,
             label_smoothing=recipe.label_smoothing)
 
     metric = evaluate.load(METRICS_MODULE)
