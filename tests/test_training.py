@@ -285,3 +285,68 @@ def test_a_channels_last_training_step_matches_a_contiguous_one():
     for a, b in zip(grads_a, grads_b):
         assert (a - b).norm() <= 1e-4 * a.norm()
     assert channels_last.encoder[0][0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_gradient_reversal_is_the_identity_forward_and_flips_the_gradient_back():
+    import torch
+
+    from train.train import GradientReversal
+
+    x = torch.randn(4, 3, requires_grad=True)
+    y = GradientReversal.apply(x, 0.5)
+    assert torch.equal(y, x)
+    y.sum().backward()
+    assert torch.equal(x.grad, torch.full_like(x, -0.5))
+
+
+def test_training_against_a_speaker_adversary(tmp_path, monkeypatch):
+    import torch
+
+    from train import train as training
+
+    seen = []
+    original = training.SpeakerAdversarialTrainer.compute_loss
+
+    def spy(self, model, inputs, *args, **kwargs):
+        if "speakers" in inputs:
+            seen.append((inputs["speakers"].clone(), self.reversal_weight()))
+        return original(self, model, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(training.SpeakerAdversarialTrainer, "compute_loss", spy)
+    adversary_before = {}
+    create = training.SpeakerAdversarialTrainer.create_optimizer
+
+    def keep_adversary(self, *args, **kwargs):
+        adversary_before.update({k: v.clone() for k, v in self.adversary.state_dict().items()})
+        return create(self, *args, **kwargs)
+
+    monkeypatch.setattr(training.SpeakerAdversarialTrainer, "create_optimizer", keep_adversary)
+    trainers = []
+    init = training.SpeakerAdversarialTrainer.__init__
+
+    def remember(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        trainers.append(self)
+
+    monkeypatch.setattr(training.SpeakerAdversarialTrainer, "__init__", remember)
+    main(["--data", str(FIXTURE), "--protocol", "full", "--epochs", "3", "--batch-size", "8", "--workers", "0",
+          "--no-pitch", "--no-stretch", "--speaker-adversary", "0.5", "--output-dir", str(tmp_path)])
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["recipe"]["speaker_adversary"] == 0.5
+    # Training batches carry the actor as an index of the 2 training actors (the fixture's other 2 validate).
+    speakers = torch.cat([s for s, _ in seen])
+    assert set(speakers.tolist()) == {0, 1}
+    weights = [w for _, w in seen]
+    assert weights[0] == 0.0 and 0 < weights[-1] < 0.5 and weights == sorted(weights)
+    # The adversary trained, and it is not part of the saved model.
+    (trainer,) = trainers
+    assert any(not torch.equal(adversary_before[k], v.cpu()) for k, v in trainer.adversary.state_dict().items())
+    saved = AutoModelForAudioClassification.from_pretrained(tmp_path / "model")
+    assert set(saved.state_dict()) == set(ser.SERForAudioClassification(saved.config).state_dict())
+    assert all(np.isfinite(metrics["train_loss_per_epoch"]))
+
+
+def test_speaker_adversary_and_mixup_do_not_combine(tmp_path):
+    with pytest.raises(ValueError, match="mixup"):
+        main(["--data", str(FIXTURE), "--protocol", "full", "--epochs", "1", "--speaker-adversary", "0.5",
+              "--mixup", "0.2", "--output-dir", str(tmp_path)])

@@ -46,6 +46,9 @@ def parse_args(argv=None):
     p.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     p.add_argument("--patience", type=int, default=defaults.patience, help="0 (default): train every epoch and keep the last; N: stop when validation UA has "
                         "not improved for N epochs and keep the best")
+    p.add_argument("--speaker-adversary", type=float, default=defaults.speaker_adversary, metavar="WEIGHT",
+                   help="train against a speaker adversary through gradient reversal of this final weight, so the "
+                        "embedding carries less of who is speaking (0 = off)")
     p.add_argument("--average-last-epochs", type=int, default=defaults.average_last_epochs, metavar="N",
                    help="0 (default): keep the last epoch's weights; N: keep the mean of the last N epochs' weights "
                         "(stochastic weight averaging)")
@@ -138,7 +141,7 @@ def main(argv=None) -> dict:
             raise SystemExit(f"error: {error}") from None
     recipe_kwargs = dict(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience,
-        average_last_epochs=args.average_last_epochs,
+        average_last_epochs=args.average_last_epochs, speaker_adversary=args.speaker_adversary,
         weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, mixup=args.mixup, degrade=args.degrade,
         babble_probability=args.babble_probability, babble_speech_only=args.babble_speech_only,
         class_weights=not args.no_class_weights, noise=not args.no_noise,

@@ -215,8 +215,14 @@ class AugmentedSplit(torch.utils.data.Dataset):
     """
 
     def __init__(self, split: datasets.Dataset, augmenter, sampling_rate: int, mixup: float = 0.0,
-                 num_labels: int = len(RAVDESS_EMOTIONS), babble: float = 0.0, babble_speech_only: bool = False):
+                 num_labels: int = len(RAVDESS_EMOTIONS), babble: float = 0.0, babble_speech_only: bool = False,
+                 speakers: bool = False):
         self.split = as_arrays(split)
+        # With `speakers`, each row also gives its actor as an index 0..n-1 of the split's actors ("speaker").
+        self.speakers = None
+        if speakers:
+            actors = np.asarray(split["actor"])
+            self.speakers = np.searchsorted(np.unique(actors), actors)
         self.augmenter = augmenter
         self.sampling_rate = sampling_rate
         self.mixup = mixup
@@ -255,6 +261,8 @@ class AugmentedSplit(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         wave, emotion = self._augmented(index)
+        if self.speakers is not None:
+            return {"input_values": wave, "emotion": emotion, "speaker": int(self.speakers[index])}
         if not self.mixup:
             return {"input_values": wave, "emotion": emotion}
         # `random` rather than NumPy: the DataLoader seeds it differently in each worker.
