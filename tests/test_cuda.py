@@ -51,8 +51,8 @@ def test_pipeline_with_device_0(waves):
 
 
 def test_training_runs_on_cuda(tmp_path):
-    """`train_fold`, which `python -m train` runs, on the GPU that Trainer picks, with class weights and weight
-    averaging. The splits are built in memory, like `train.data` builds them, from clips decoded with soundfile."""
+    """`train_fold`, which `python -m train` runs, on the GPU that Trainer picks, with class weights, weight
+    averaging and the speaker adversary. The splits are built in memory, like `train.data` builds them, from clips decoded with soundfile."""
     datasets = pytest.importorskip("datasets")
     soundfile = pytest.importorskip("soundfile")
     import torchaudio
@@ -69,7 +69,7 @@ def test_training_runs_on_cuda(tmp_path):
     splits = {name: clips.filter(lambda row, keep=keep: row["actor"] in keep)
               for name, keep in (("train", (1, 2)), ("validation", (3,)), ("test", (4,)))}
     recipe = Recipe(epochs=3, batch_size=8, noise=False, pitch=False, stretch=False, shift=False, degrade=False,
-                    average_last_epochs=2, workers=0)
+                    average_last_epochs=2, speaker_adversary=0.5, workers=0)
     torch.cuda.reset_peak_memory_stats()
     metrics = train_fold(splits, recipe, tmp_path, dict(enumerate(ser.RAVDESS_EMOTIONS)), protocol="fixture")
     assert torch.cuda.max_memory_allocated() > 0  # Trainer put the model on the GPU
