@@ -257,7 +257,7 @@ def test_resume_counts_a_setting_missing_from_an_older_record_as_its_default(tmp
 
 
 def test_a_channels_last_training_step_matches_a_contiguous_one():
-    """Training runs with channels-last weights for speed; a step must compute the same loss and gradients.
+    """`--channels-last` trains with channels-last weights for speed; a step must compute the same loss and gradients.
     (Without dropout and SpecAugment: their random masks are drawn in memory order, so with them a channels-last
     run draws other masks, as another seed would.)"""
     import copy
@@ -350,3 +350,14 @@ def test_speaker_adversary_and_mixup_do_not_combine(tmp_path):
     with pytest.raises(ValueError, match="mixup"):
         main(["--data", str(FIXTURE), "--protocol", "full", "--epochs", "1", "--speaker-adversary", "0.5",
               "--mixup", "0.2", "--output-dir", str(tmp_path)])
+
+
+def test_channels_last_training_is_recorded_and_saves_a_plain_checkpoint(tmp_path):
+    from safetensors.torch import load_file
+
+    main(["--data", str(FIXTURE), "--protocol", "full", "--epochs", "2", "--batch-size", "8", "--workers", "0",
+          "--no-pitch", "--no-stretch", "--channels-last", "--output-dir", str(tmp_path)])
+    assert json.loads((tmp_path / "metrics.json").read_text())["recipe"]["channels_last"] is True
+    weights = load_file(tmp_path / "model" / "model.safetensors")
+    assert all(tensor.is_contiguous() for tensor in weights.values())
+    assert ser.EmotionRecognizer(str(tmp_path / "model")).predict(str(sorted(FIXTURE.glob("Actor_01/*.flac"))[0]))

@@ -49,6 +49,9 @@ def parse_args(argv=None):
     p.add_argument("--speaker-adversary", type=float, default=defaults.speaker_adversary, metavar="WEIGHT",
                    help="train against a speaker adversary through gradient reversal of this final weight, so the "
                         "embedding carries less of who is speaking (0 = off)")
+    p.add_argument("--channels-last", action="store_true",
+                   help="keep conv weights channels-last: about 1.5x faster steps on a CPU; a run then differs from "
+                        "the default contiguous one as another seed would")
     p.add_argument("--average-last-epochs", type=int, default=defaults.average_last_epochs, metavar="N",
                    help="0 (default): keep the last epoch's weights; N: keep the mean of the last N epochs' weights "
                         "(stochastic weight averaging)")
@@ -142,6 +145,7 @@ def main(argv=None) -> dict:
     recipe_kwargs = dict(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience,
         average_last_epochs=args.average_last_epochs, speaker_adversary=args.speaker_adversary,
+        channels_last=args.channels_last,
         weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, mixup=args.mixup, degrade=args.degrade,
         babble_probability=args.babble_probability, babble_speech_only=args.babble_speech_only,
         class_weights=not args.no_class_weights, noise=not args.no_noise,

@@ -63,6 +63,11 @@ class Recipe:
     # gradient reversal layer, its weight rising from 0 to w over training, trains the network to defeat it. What
     # tells voices apart is what a model trained on 16-22 actors overfits; the folds test on voices it never heard.
     speaker_adversary: float = 0.0
+    # Channels-last conv weights let oneDNN skip re-laying out every activation, so a training step runs about 1.5x
+    # faster on a CPU. The arithmetic is the same up to float rounding, but dropout and SpecAugment masks are drawn in
+    # memory order and max-pooling ties are broken in it, so a run differs from a contiguous one as another seed
+    # would. Off by default: every committed result was trained contiguous, and repeats bit for bit that way.
+    channels_last: bool = False
     seed: int = 0
     # Processes that augment the next batches while the model trains. Augmentation takes most of a run's time, so
     # 2 is faster wherever there are 2 cores; each count gives its own (repeatable) random augmentations.
@@ -211,11 +216,8 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
     config = SERConfig(id2label=id2label, **recipe.model)
     model = SERForAudioClassification(config)
     fit_normalization(model, splits["train"])
-    # Channels-last conv weights let oneDNN skip re-laying out every activation: a training step runs about 1.5x
-    # faster on a CPU. The arithmetic is the same up to float rounding, but dropout and SpecAugment masks are drawn
-    # in memory order and max-pooling ties are broken in it, so a run differs from a contiguous one as another seed
-    # would.
-    model.to(memory_format=torch.channels_last)
+    if recipe.channels_last:
+        model.to(memory_format=torch.channels_last)
 
     counts = np.bincount(splits["train"]["emotion"], minlength=config.num_labels)
     weights = torch.tensor(len(counts) * counts.sum() / np.maximum(counts, 1) / len(counts) ** 2, dtype=torch.float32)
