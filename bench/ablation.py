@@ -87,6 +87,8 @@ TRAINER_VARIANTS = {
         {"model": {"channels": [24, 48, 96, 192]}, "average_last_epochs": 15},
     "full training path: channels 24, 48, 96, 192 (1.5x), log-mel (64 bands, no deltas) instead of MFCC+deltas":
         {"model": {"channels": [24, 48, 96, 192], "features": "logmel", "deltas": False}},
+    "full training path: channels 24, 48, 96, 192 (1.5x) + speaker adversary (gradient reversal, weight 0.5)":
+        {"model": {"channels": [24, 48, 96, 192]}, "speaker_adversary": 0.5},
 }
 TRAINER_RUNS = Path("runs") / "ablation"  # the screen's checkpoints (not committed)
 
