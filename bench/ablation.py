@@ -89,6 +89,8 @@ TRAINER_VARIANTS = {
         {"model": {"channels": [24, 48, 96, 192], "features": "logmel", "deltas": False}},
     "full training path: channels 24, 48, 96, 192 (1.5x) + speaker adversary (gradient reversal, weight 0.5)":
         {"model": {"channels": [24, 48, 96, 192]}, "speaker_adversary": 0.5},
+    "full training path: channels 24, 48, 96, 192 (1.5x) + speaker confusion (weight 0.5)":
+        {"model": {"channels": [24, 48, 96, 192]}, "speaker_adversary": 0.5, "speaker_adversary_loss": "confusion"},
 }
 TRAINER_RUNS = Path("runs") / "ablation"  # the screen's checkpoints (not committed)
 

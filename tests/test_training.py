@@ -361,3 +361,36 @@ def test_channels_last_training_is_recorded_and_saves_a_plain_checkpoint(tmp_pat
     weights = load_file(tmp_path / "model" / "model.safetensors")
     assert all(tensor.is_contiguous() for tensor in weights.values())
     assert ser.EmotionRecognizer(str(tmp_path / "model")).predict(str(sorted(FIXTURE.glob("Actor_01/*.flac"))[0]))
+
+
+def test_speaker_confusion_trains_the_adversary_to_name_actors_and_the_network_towards_a_uniform_guess():
+    import torch
+
+    from train.train import speaker_losses
+
+    torch.manual_seed(0)
+    adversary = torch.nn.Linear(6, 3)
+    embedding = torch.randn(8, 6, requires_grad=True)
+    speakers = torch.arange(8) % 3
+    speaker_losses(adversary, embedding, speakers, weight=0.0, kind="confusion").backward()
+    learn_only = adversary.weight.grad.clone()
+    assert embedding.grad is None or not embedding.grad.any()  # without weight, nothing reaches the network
+    adversary.zero_grad()
+    embedding.grad = None
+    loss = speaker_losses(adversary, embedding, speakers, weight=0.5, kind="confusion")
+    loss.backward()
+    assert torch.equal(adversary.weight.grad, learn_only)  # the confusion term does not train the adversary
+    # The network's gradient is that of 0.5 x cross-entropy to the uniform distribution, which is bounded below.
+    expected = torch.autograd.grad(-0.5 * adversary(embedding).log_softmax(-1).mean(), embedding)[0]
+    torch.testing.assert_close(embedding.grad, expected)
+    with pytest.raises(ValueError, match="reversal' or 'confusion'"):
+        speaker_losses(adversary, embedding, speakers, weight=0.5, kind="other")
+
+
+def test_training_with_speaker_confusion(tmp_path):
+    main(["--data", str(FIXTURE), "--protocol", "full", "--epochs", "2", "--batch-size", "8", "--workers", "0",
+          "--no-pitch", "--no-stretch", "--speaker-adversary", "0.5", "--speaker-adversary-loss", "confusion",
+          "--output-dir", str(tmp_path)])
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["recipe"]["speaker_adversary_loss"] == "confusion"
+    assert all(np.isfinite(metrics["train_loss_per_epoch"]))

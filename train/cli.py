@@ -49,6 +49,10 @@ def parse_args(argv=None):
     p.add_argument("--speaker-adversary", type=float, default=defaults.speaker_adversary, metavar="WEIGHT",
                    help="train against a speaker adversary through gradient reversal of this final weight, so the "
                         "embedding carries less of who is speaking (0 = off)")
+    p.add_argument("--speaker-adversary-loss", choices=("reversal", "confusion"),
+                   default=defaults.speaker_adversary_loss,
+                   help="with --speaker-adversary: gradient reversal, or confusion (towards a uniform guess over "
+                        "the actors; bounded)")
     p.add_argument("--channels-last", action="store_true",
                    help="keep conv weights channels-last: about 1.5x faster steps on a CPU; a run then differs from "
                         "the default contiguous one as another seed would")
@@ -145,7 +149,7 @@ def main(argv=None) -> dict:
     recipe_kwargs = dict(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience,
         average_last_epochs=args.average_last_epochs, speaker_adversary=args.speaker_adversary,
-        channels_last=args.channels_last,
+        channels_last=args.channels_last, speaker_adversary_loss=args.speaker_adversary_loss,
         weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, mixup=args.mixup, degrade=args.degrade,
         babble_probability=args.babble_probability, babble_speech_only=args.babble_speech_only,
         class_weights=not args.no_class_weights, noise=not args.no_noise,

@@ -63,6 +63,9 @@ class Recipe:
     # gradient reversal layer, its weight rising from 0 to w over training, trains the network to defeat it. What
     # tells voices apart is what a model trained on 16-22 actors overfits; the folds test on voices it never heard.
     speaker_adversary: float = 0.0
+    # How the network is pushed against the adversary: "reversal" (gradient reversal; it diverged on the screen) or
+    # "confusion" (towards a uniform guess over the actors, a bounded target); see `speaker_losses`.
+    speaker_adversary_loss: str = "reversal"
     # Channels-last conv weights let oneDNN skip re-laying out every activation, so a training step runs about 1.5x
     # faster on a CPU. The arithmetic is the same up to float rounding, but dropout and SpecAugment masks are drawn in
     # memory order and max-pooling ties are broken in it, so a run differs from a contiguous one as another seed
@@ -151,20 +154,43 @@ class GradientReversal(torch.autograd.Function):
         return -ctx.weight * grad, None
 
 
+def speaker_losses(adversary: torch.nn.Module, embedding: torch.Tensor, speakers: torch.Tensor, weight: float,
+                   kind: str = "reversal") -> torch.Tensor:
+    """The speaker terms of the training loss, for `Recipe.speaker_adversary_loss` `kind`:
+
+    - "reversal": the adversary's cross-entropy through a gradient reversal of `weight`: the adversary minimizes it,
+      the network maximizes it. Unbounded for the network, which can win by pushing the logits without limit.
+    - "confusion": the adversary's cross-entropy on the detached embedding (it learns to name the actor), plus
+      `weight` times the cross-entropy between its prediction and the uniform distribution, through the network
+      only (Tzeng et al. 2015's domain confusion): the network is pushed towards "any actor is as likely", a bounded
+      target, and the adversary is not trained to be confused.
+    """
+    if kind == "reversal":
+        return torch.nn.functional.cross_entropy(adversary(GradientReversal.apply(embedding, weight)), speakers)
+    if kind != "confusion":
+        raise ValueError(f"speaker_adversary_loss must be 'reversal' or 'confusion', got {kind!r}")
+    learn = torch.nn.functional.cross_entropy(adversary(embedding.detach()), speakers)
+    frozen = {name: value.detach() for name, value in adversary.named_parameters()}
+    logits = torch.func.functional_call(adversary, frozen, (embedding,))
+    return learn - weight * logits.log_softmax(-1).mean(-1).mean()
+
+
 class SpeakerAdversarialTrainer(Trainer):
-    """A Trainer whose training loss adds the speaker adversary of `Recipe.speaker_adversary`.
+    """A Trainer whose training loss adds the speaker adversary of `Recipe.speaker_adversary` (`speaker_losses`).
 
     Args:
         adversary: maps the model's pooled embedding to one logit per training actor; trained by the same
             optimizer, never saved with the model.
-        weight: the gradient reversal's final weight; it follows Ganin & Lempitsky's schedule
-            2 / (1 + exp(-10 p)) - 1 of the training progress p, so the adversary learns before it pushes back.
+        weight: the speaker term's final weight; it follows Ganin & Lempitsky's schedule 2 / (1 + exp(-10 p)) - 1
+            of the training progress p, so the adversary learns before it pushes back.
+        kind: "reversal" or "confusion" (see `speaker_losses`).
     """
 
-    def __init__(self, *args, adversary: torch.nn.Module, weight: float, **kwargs):
+    def __init__(self, *args, adversary: torch.nn.Module, weight: float, kind: str = "reversal", **kwargs):
         super().__init__(*args, **kwargs)
         self.adversary = adversary.to(self.args.device)
         self.weight = weight
+        self.kind = kind
 
     def create_optimizer(self, *args, **kwargs):
         optimizer = super().create_optimizer(*args, **kwargs)
@@ -184,9 +210,8 @@ class SpeakerAdversarialTrainer(Trainer):
         labels = inputs.pop("labels")
         embedding = model.embed(inputs["input_values"])
         outputs = SequenceClassifierOutput(logits=model.classifier(embedding))
-        speaker_logits = self.adversary(GradientReversal.apply(embedding, self.reversal_weight()))
         loss = (self.compute_loss_func(outputs, labels, num_items_in_batch)
-                + torch.nn.functional.cross_entropy(speaker_logits, speakers))
+                + speaker_losses(self.adversary, embedding, speakers, self.reversal_weight(), self.kind))
         return (loss, outputs) if return_outputs else loss
 
 
@@ -272,7 +297,7 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
         embedding_size = model.classifier[-1].in_features
         adversary = dict(adversary=torch.nn.Sequential(torch.nn.Linear(embedding_size, 128), torch.nn.ReLU(),
                                                        torch.nn.Linear(128, actors)),
-                         weight=recipe.speaker_adversary)
+                         weight=recipe.speaker_adversary, kind=recipe.speaker_adversary_loss)
     trainer = (SpeakerAdversarialTrainer if adversary else Trainer)(
         model=model,
         args=args,
