@@ -265,14 +265,17 @@ def test_a_channels_last_training_step_matches_a_contiguous_one():
     import torch
     from conftest import FIXTURE_CLIPS
 
+    from train.train import collate
+
     waves = [ser.load_audio(path, 16000) for path in FIXTURE_CLIPS[:4]]
-    batch = torch.zeros(len(waves), max(map(len, waves)))
-    for row, wave in zip(batch, waves):
-        row[: len(wave)] = torch.from_numpy(wave)
+    batch = collate([{"input_values": wave, "emotion": i} for i, wave in enumerate(waves)])
+    batch, labels = batch["input_values"], batch["labels"]
     # Zero padding gives equal maxima in max pooling, and each layout breaks such ties its own way (both are valid
     # gradients); a faint noise floor makes the maxima unique, so the comparison is of the arithmetic alone.
     batch += 1e-3 * torch.randn(batch.shape, generator=torch.Generator().manual_seed(0))
-    labels = torch.arange(len(waves))
+    # A fixed initialization: for about 1 in 8 random ones the two layouts' gradients differ by up to 1 % (checked
+    # against float64: near-equal maxima that each layout resolves its own way), which is not what this test is about.
+    torch.manual_seed(0)
     contiguous = ser.SERForAudioClassification(ser.SERConfig(dropout=0.0, spec_augment=False)).train()
     channels_last = copy.deepcopy(contiguous).to(memory_format=torch.channels_last)
     results = []
@@ -313,20 +316,13 @@ def test_training_against_a_speaker_adversary(tmp_path, monkeypatch):
         return original(self, model, inputs, *args, **kwargs)
 
     monkeypatch.setattr(training.SpeakerAdversarialTrainer, "compute_loss", spy)
-    adversary_before = {}
-    create = training.SpeakerAdversarialTrainer.create_optimizer
-
-    def keep_adversary(self, *args, **kwargs):
-        adversary_before.update({k: v.clone() for k, v in self.adversary.state_dict().items()})
-        return create(self, *args, **kwargs)
-
-    monkeypatch.setattr(training.SpeakerAdversarialTrainer, "create_optimizer", keep_adversary)
-    trainers = []
+    trainers, adversary_before = [], {}
     init = training.SpeakerAdversarialTrainer.__init__
 
     def remember(self, *args, **kwargs):
         init(self, *args, **kwargs)
         trainers.append(self)
+        adversary_before.update({k: v.clone() for k, v in self.adversary.state_dict().items()})
 
     monkeypatch.setattr(training.SpeakerAdversarialTrainer, "__init__", remember)
     main(["--data", str(FIXTURE), "--protocol", "full", "--epochs", "3", "--batch-size", "8", "--workers", "0",

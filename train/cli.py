@@ -47,8 +47,8 @@ def parse_args(argv=None):
     p.add_argument("--patience", type=int, default=defaults.patience, help="0 (default): train every epoch and keep the last; N: stop when validation UA has "
                         "not improved for N epochs and keep the best")
     p.add_argument("--speaker-adversary", type=float, default=defaults.speaker_adversary, metavar="WEIGHT",
-                   help="train against a speaker adversary through gradient reversal of this final weight, so the "
-                        "embedding carries less of who is speaking (0 = off)")
+                   help="train against a speaker adversary with this final weight (see --speaker-adversary-loss), "
+                        "so the embedding carries less of who is speaking (0 = off)")
     p.add_argument("--speaker-adversary-loss", choices=("reversal", "confusion"),
                    default=defaults.speaker_adversary_loss,
                    help="with --speaker-adversary: gradient reversal, or confusion (towards a uniform guess over "

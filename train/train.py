@@ -60,7 +60,7 @@ class Recipe:
     average_last_epochs: int = 0
     # 0 turns it off; w > 0 adds a speaker adversary (domain-adversarial training, Ganin & Lempitsky 2015, with the
     # training actors as domains): a small classifier learns to name the actor from the pooled embedding, and a
-    # gradient reversal layer, its weight rising from 0 to w over training, trains the network to defeat it. What
+    # speaker term, its weight rising from 0 to w over training, trains the network to defeat it. What
     # tells voices apart is what a model trained on 16-22 actors overfits; the folds test on voices it never heard.
     speaker_adversary: float = 0.0
     # How the network is pushed against the adversary: "reversal" (gradient reversal; it diverged on the screen) or
