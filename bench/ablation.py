@@ -91,6 +91,10 @@ TRAINER_VARIANTS = {
         {"model": {"channels": [24, 48, 96, 192]}, "speaker_adversary": 0.5},
     "full training path: channels 24, 48, 96, 192 (1.5x) + speaker confusion (weight 0.5)":
         {"model": {"channels": [24, 48, 96, 192]}, "speaker_adversary": 0.5, "speaker_adversary_loss": "confusion"},
+    # Channels-last so that 2x channels take the default's time a step (40 bands give the network MFCC's 40 rows).
+    "full training path: channels 32, 64, 128, 256 (2x), log-mel (40 bands, no deltas), channels-last":
+        {"model": {"channels": [32, 64, 128, 256], "features": "logmel", "deltas": False, "n_mels": 40},
+         "channels_last": True},
 }
 TRAINER_RUNS = Path("runs") / "ablation"  # the screen's checkpoints (not committed)
 
