@@ -54,6 +54,10 @@ SYSTEMS = {
     # A robustness candidate that was not adopted: log-mel (64 bands, no deltas) instead of MFCC+deltas at the
     # default width (bench/results/ablation/PREREGISTRATION.md).
     "logmel": ["--model-config", json.dumps({"features": "logmel", "deltas": False})],
+    # A babble candidate from the screen: log-mel (40 bands) at 2x channels, channels-last so that one step takes the
+    # default's time (bench/results/ablation/PREREGISTRATION.md).
+    "logmel40_2x": ["--model-config", json.dumps({"features": "logmel", "deltas": False, "n_mels": 40,
+                                                   "channels": [32, 64, 128, 256]}), "--channels-last"],
     "cnn1d": [*CLEAN40_RECIPE, "--model-config", json.dumps({
         "encoder": "cnn1d", "deltas": False, "channels": [64, 128, 128], "spec_augment": False,
         "trim_silence_db": None, "normalize_loudness": False, "window_seconds": 4.0})],
@@ -161,7 +165,9 @@ def main(argv=None):
                                            "channels); `default_babble50` the same babble at the default width, "
                                            "not adopted either; `wide2x` a width candidate not adopted (channels "
                                            "32, 64, 128, 256); `logmel` a robustness candidate not adopted "
-                                           "(log-mel, 64 bands, in place of MFCC+deltas); `cnn1d` "
+                                           "(log-mel, 64 bands, in place of MFCC+deltas); `logmel40_2x` a babble "
+                                           "candidate (log-mel, 40 bands, at channels 32, 64, 128, 256, trained "
+                                           "channels-last); `cnn1d` "
                                            "and `rf` the earlier projects' designs (see the module docstring). A "
                                            "system's `random` row is missing until that run is made.\n\n" + text)
     print(text)

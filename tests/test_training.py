@@ -160,6 +160,8 @@ def test_the_previous_recipes_are_still_one_option_away():
     assert parse_args(["--output-dir", "x", *SYSTEMS["default"]]).model_config == ""
     candidate = parse_args(["--output-dir", "x", *SYSTEMS["default_babble50"]])
     assert (candidate.model_config, candidate.babble_probability, candidate.babble_speech_only) == ("", 0.5, True)
+    candidate = parse_args(["--output-dir", "x", *SYSTEMS["logmel40_2x"]])
+    assert candidate.channels_last and SERConfig(**json.loads(candidate.model_config)).num_coefficients == 40
 
 
 def test_training_leaves_the_augmentation_workers_their_cores_and_restores_the_thread_count(tmp_path, monkeypatch):
