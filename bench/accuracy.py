@@ -165,9 +165,9 @@ def main(argv=None):
                                            "channels); `default_babble50` the same babble at the default width, "
                                            "not adopted either; `wide2x` a width candidate not adopted (channels "
                                            "32, 64, 128, 256); `logmel` a robustness candidate not adopted "
-                                           "(log-mel, 64 bands, in place of MFCC+deltas); `logmel40_2x` a babble "
-                                           "candidate (log-mel, 40 bands, at channels 32, 64, 128, 256, trained "
-                                           "channels-last); `cnn1d` "
+                                           "(log-mel, 64 bands, in place of MFCC+deltas); `logmel40_2x` adopted on "
+                                           "2026-11-26 as the next default (log-mel, 40 bands, at channels 32, 64, "
+                                           "128, 256, trained channels-last); `cnn1d` "
                                            "and `rf` the earlier projects' designs (see the module docstring). A "
                                            "system's `random` row is missing until that run is made.\n\n" + text)
     print(text)
