@@ -314,7 +314,7 @@ def test_training_against_a_speaker_adversary(tmp_path, monkeypatch):
 
     def spy(self, model, inputs, *args, **kwargs):
         if "speakers" in inputs:
-            seen.append((inputs["speakers"].clone(), self.reversal_weight()))
+            seen.append((inputs["speakers"].clone(), self.speaker_weight()))
         return original(self, model, inputs, *args, **kwargs)
 
     monkeypatch.setattr(training.SpeakerAdversarialTrainer, "compute_loss", spy)

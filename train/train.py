@@ -199,7 +199,7 @@ class SpeakerAdversarialTrainer(Trainer):
             optimizer.add_param_group({"params": adversary, "weight_decay": self.args.weight_decay})
         return optimizer
 
-    def reversal_weight(self) -> float:
+    def speaker_weight(self) -> float:
         progress = self.state.global_step / max(1, self.state.max_steps)
         return self.weight * (2 / (1 + math.exp(-10 * progress)) - 1)
 
@@ -211,7 +211,7 @@ class SpeakerAdversarialTrainer(Trainer):
         embedding = model.embed(inputs["input_values"])
         outputs = SequenceClassifierOutput(logits=model.classifier(embedding))
         loss = (self.compute_loss_func(outputs, labels, num_items_in_batch)
-                + speaker_losses(self.adversary, embedding, speakers, self.reversal_weight(), self.kind))
+                + speaker_losses(self.adversary, embedding, speakers, self.speaker_weight(), self.kind))
         return (loss, outputs) if return_outputs else loss
 
 
