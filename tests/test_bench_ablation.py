@@ -50,3 +50,9 @@ def test_table_shows_each_set_of_a_partial_run_and_the_mean_only_of_a_complete_o
     rows = table({"partial": partial, "complete": complete}).splitlines()
     assert "| 2 of 5 sets run (60.0% / - / 50.0% / - / -) |" in rows[2]
     assert "| 70.0% ± 14.1% (50.0% / 60.0% / 70.0% / 80.0% / 90.0%) |" in rows[3]
+
+
+def test_step_time_benchmark_times_both_memory_formats():
+    from bench.step_time import CONFIGS, step_ms
+
+    assert all(step_ms(CONFIGS["logmel40_2x"], channels_last, batch=2, seconds=0.5) > 0 for channels_last in (0, 1))
