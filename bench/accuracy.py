@@ -5,18 +5,19 @@
 
 Systems, each under the speaker-independent `emobox` protocol (6 actor-disjoint folds) and, for comparison with
 earlier projects, the speaker-DEPENDENT `random` protocol (5 seeds of an 80/20 stratified clip split):
-- `default`: the default `SERConfig` and training recipe (`python -m train` without options);
+- `default`: the default `SERConfig` and training recipe (`python -m train` without options): log-mel (40 bands)
+  at channels (32, 64, 128, 256), trained channels-last; adopted on 2026-11-26 by the robustness rule in
+  `bench/results/ablation/PREREGISTRATION.md`, where it ran as `logmel40_2x`;
+- `mfcc`: the default before that, MFCC+deltas at channels (24, 48, 96, 192), trained contiguous;
 - `clean40`: an earlier default recipe, 40 epochs on clean (not degraded) training audio, channels (16, 32, 64, 128);
-- `narrow`: the default before 2026-11-26, with channels (16, 32, 64, 128); the default widened to (24, 48, 96,
-  192) after passing its pre-registered screen and 6-fold rule (`bench/results/ablation/PREREGISTRATION.md`);
-- `babble50`: a robustness candidate that was not adopted: the narrow default with babble on half the training
-  clips (not 30 %) and its talkers cut to their speech;
-- `default_babble50`: a robustness candidate that was not adopted: the default with babble on half the training
-  clips, talkers cut to their speech (it passed its screen, then failed its 6-fold rule in
+- `narrow`: the MFCC default before its widening on 2026-11-26, channels (16, 32, 64, 128);
+- `babble50`: a robustness candidate that was not adopted: `narrow` with babble on half the training clips (not
+  30 %) and its talkers cut to their speech;
+- `default_babble50`: a robustness candidate that was not adopted: `mfcc` (the default then) with babble on half the
+  training clips, talkers cut to their speech (it passed its screen, then failed its 6-fold rule in
   `bench/results/ablation/PREREGISTRATION.md`);
-- `wide2x`: a width candidate that was not adopted: channels (32, 64, 128, 256), 2x the narrow network, on the
-  default recipe;
-- `logmel`: a robustness candidate that was not adopted: the default with log-mel (64 bands, no deltas) in place of
+- `wide2x`: a width candidate that was not adopted: MFCC+deltas at channels (32, 64, 128, 256);
+- `logmel`: a robustness candidate that was not adopted: `mfcc` with log-mel (64 bands, no deltas) in place of
   MFCC+deltas (it cut the babble drop, and failed its 6-fold rule on clean UA);
 - `cnn1d`: a 1-D CNN over 40 time-averaged MFCCs, the design most earlier projects used;
 - `rf`: a Random Forest on MFCC + chroma + spectral-contrast statistics (scikit-learn).
@@ -34,33 +35,39 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import MFCC_MODEL
+
 RESULTS = Path(__file__).parent / "results" / "accuracy"
-# name -> extra `python -m train` arguments. The baselines pin the recipe they were measured with, so a change of
-# the default recipe does not silently change them.
-NARROW = ["--model-config", json.dumps({"channels": [16, 32, 64, 128]})]
+
+
+def mfcc_system(**model) -> list[str]:
+    """`python -m train` arguments for the MFCC default (trained contiguous) with these `SERConfig` changes."""
+    return ["--model-config", json.dumps({**MFCC_MODEL, **model}), "--no-channels-last"]
+
+
+NARROW = mfcc_system(channels=[16, 32, 64, 128])
 CLEAN40_RECIPE = ["--epochs", "40", "--no-degrade", "--workers", "1"]
 CLEAN40 = [*CLEAN40_RECIPE, *NARROW]
+# name -> extra `python -m train` arguments. The earlier systems pin the model config and memory format they were
+# measured with, so a change of the defaults does not silently change them.
 SYSTEMS = {
     "default": [],
+    "mfcc": mfcc_system(),
     "narrow": NARROW,
     "clean40": CLEAN40,
     # A robustness candidate that was not adopted: babble on half the training clips, talkers cut to their speech.
     "babble50": ["--babble-probability", "0.5", "--babble-speech-only", *NARROW],
-    # A robustness candidate that was not adopted: the same babble at the default width
+    # A robustness candidate that was not adopted: the same babble at the MFCC default's width
     # (bench/results/ablation/PREREGISTRATION.md).
-    "default_babble50": ["--babble-probability", "0.5", "--babble-speech-only"],
+    "default_babble50": ["--babble-probability", "0.5", "--babble-speech-only", *mfcc_system()],
     # A width candidate that was not adopted: 2x the narrow channels (bench/results/ablation/PREREGISTRATION.md).
-    "wide2x": ["--model-config", json.dumps({"channels": [32, 64, 128, 256]})],
-    # A robustness candidate that was not adopted: log-mel (64 bands, no deltas) instead of MFCC+deltas at the
-    # default width (bench/results/ablation/PREREGISTRATION.md).
-    "logmel": ["--model-config", json.dumps({"features": "logmel", "deltas": False})],
-    # A babble candidate from the screen: log-mel (40 bands) at 2x channels, channels-last so that one step takes the
-    # default's time (bench/results/ablation/PREREGISTRATION.md).
-    "logmel40_2x": ["--model-config", json.dumps({"features": "logmel", "deltas": False, "n_mels": 40,
-                                                   "channels": [32, 64, 128, 256]}), "--channels-last"],
-    "cnn1d": [*CLEAN40_RECIPE, "--model-config", json.dumps({
-        "encoder": "cnn1d", "deltas": False, "channels": [64, 128, 128], "spec_augment": False,
-        "trim_silence_db": None, "normalize_loudness": False, "window_seconds": 4.0})],
+    "wide2x": mfcc_system(channels=[32, 64, 128, 256]),
+    # A robustness candidate that was not adopted: log-mel (64 bands, no deltas) instead of MFCC+deltas at the MFCC
+    # default's width (bench/results/ablation/PREREGISTRATION.md).
+    "logmel": mfcc_system(features="logmel", deltas=False),
+    "cnn1d": [*CLEAN40_RECIPE, *mfcc_system(
+        encoder="cnn1d", deltas=False, channels=[64, 128, 128], spec_augment=False, trim_silence_db=None,
+        normalize_loudness=False, window_seconds=4.0)],
 }
 PROTOCOLS = {"emobox": ["--protocol", "emobox", "--fold", "all"],
              "random": ["--protocol", "random", "--seeds", "0", "1", "2", "3", "4"]}
@@ -157,17 +164,18 @@ def main(argv=None):
     text = table(results)
     (args.output / "README.md").write_text("# Accuracy on RAVDESS (8 classes)\n\nProduced by `python -m bench.accuracy`."
                                            " UA = unweighted accuracy (mean per-class recall), the headline; WA = "
-                                           "accuracy.\n\nSystems: `default` is `python -m train` without options; "
-                                           "`narrow` the default before 2026-11-26 (channels 16, 32, 64, 128); "
-                                           "`clean40` an earlier default (40 epochs, no degraded audio in "
+                                           "accuracy.\n\nSystems: `default` is `python -m train` without options "
+                                           "(log-mel, 40 bands, channels 32, 64, 128, 256, trained channels-last; "
+                                           "the default since 2026-11-26, `logmel40_2x` in its pre-registration); "
+                                           "`mfcc` the default before it (MFCC+deltas, channels 24, 48, 96, 192); "
+                                           "`narrow` the MFCC default before its widening (channels 16, 32, 64, "
+                                           "128); `clean40` an earlier default (40 epochs, no degraded audio in "
                                            "training); `babble50` a robustness candidate not adopted (babble on "
                                            "half the training clips, its talkers cut to their speech; narrow "
-                                           "channels); `default_babble50` the same babble at the default width, "
-                                           "not adopted either; `wide2x` a width candidate not adopted (channels "
-                                           "32, 64, 128, 256); `logmel` a robustness candidate not adopted "
-                                           "(log-mel, 64 bands, in place of MFCC+deltas); `logmel40_2x` adopted on "
-                                           "2026-11-26 as the next default (log-mel, 40 bands, at channels 32, 64, "
-                                           "128, 256, trained channels-last); `cnn1d` "
+                                           "channels); `default_babble50` the same babble on `mfcc`, "
+                                           "not adopted either; `wide2x` a width candidate not adopted (MFCC, "
+                                           "channels 32, 64, 128, 256); `logmel` a robustness candidate not "
+                                           "adopted (`mfcc` with log-mel, 64 bands, in place of MFCC+deltas); `cnn1d` "
                                            "and `rf` the earlier projects' designs (see the module docstring). A "
                                            "system's `random` row is missing until that run is made.\n\n" + text)
     print(text)

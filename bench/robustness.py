@@ -339,7 +339,7 @@ def run_fold(fold: int, models: Path, dataset, source: str, conditions: list[str
     if overlap:
         print(f"  warning: fold {fold}: test actor(s) {overlap} also trained or validated this model: its scores "
               "are speaker-dependent", flush=True)
-    result = {"model": str(model_dir), "test_actors": actors, "test_actors_from": actors_from,
+    result = {"model": shown(model_dir), "test_actors": actors, "test_actors_from": actors_from,
               "actors_in_data": sorted(set(clips.actors.tolist())), "clips": len(clips.waves),
               "test_actors_seen_in_training": overlap, **info, "conditions": {}}
     for condition in conditions:
@@ -478,9 +478,10 @@ def main(argv=None):
     if args.validation_actors and args.test_actors:
         parser.error("--validation-actors and --test-actors each choose the actors to score: pass one")
     missing = [f for f in args.folds if not (args.models / f"fold{f}" / "model").is_dir()]
+    system = args.models.name.removesuffix("_emobox") if args.models.name.endswith("_emobox") else "SYSTEM"
     if missing:
         parser.error(f"no fold model at {', '.join(str(args.models / f'fold{f}' / 'model') for f in missing)}; "
-                     "train them with `python -m bench.accuracy --only default --protocols emobox` (keeping their "
+                     f"train them with `python -m bench.accuracy --only {system} --protocols emobox` (keeping their "
                      "model/ folders) or pass --models")
     dataset = load_ravdess(args.data)
     metric = evaluate.load(METRICS_MODULE)

@@ -1,6 +1,6 @@
 """Time of one training step (forward, backward, AdamW) of a model config, contiguous or channels-last.
 
-    python -m bench.step_time                      # the default config and logmel40_2x, both memory formats
+    python -m bench.step_time                      # the default config and the MFCC one before it, both memory formats
 
 One thread, a batch of 16 random 3 s clips, median of 7 steps after 3 warm-up steps: the network's share of a
 training run's time (augmentation runs in other processes), for comparing configs on one machine.
@@ -15,10 +15,10 @@ import time
 
 import torch
 
+from bench import MFCC_MODEL
 from ser import SERConfig, SERForAudioClassification
 
-CONFIGS = {"default": {}, "logmel40_2x": {"features": "logmel", "deltas": False, "n_mels": 40,
-                                          "channels": [32, 64, 128, 256]}}
+CONFIGS = {"mfcc": MFCC_MODEL, "default": {}}
 
 
 def step_ms(overrides: dict, channels_last: bool, batch: int = 16, seconds: float = 3.0) -> float:

@@ -1,9 +1,9 @@
 """Test-time augmentation screen: does averaging a clip's prediction over altered copies of it help?
 
     python -m bench.tta --data ../shared/data/ravdess
-    python -m bench.tta --data ../shared/data/ravdess --folds bench/results/accuracy/default_emobox --candidate "speed 0.9x / 1.1x"
+    python -m bench.tta --data ../shared/data/ravdess --folds bench/results/accuracy/mfcc_emobox --candidate "speed 0.9x / 1.1x"
 
-Scores the 5 models of one `bench.ablation` full-training-path row (default: the 1.5x row, the current default
+Scores the 5 models of one `bench.ablation` full-training-path row (default: the 1.5x row, the MFCC default
 recipe; run `python -m bench.ablation --sets 5 --only "<row>"` first) on their own validation actors (20 actors
 in all; fold 1's test actors are never loaded), clean, through `ser.EmotionRecognizer.probabilities`. Each candidate
 averages the class probabilities of the clip as it is and two altered copies (the rule for judging them is in
@@ -26,7 +26,7 @@ import torch
 from bench.ablation import RESULTS, TRAINER_RUNS, TRAINER_VARIANTS, slug, unweighted_accuracy, validation_splits
 
 RATE = 16000
-DEFAULT_ROW = "full training path: channels 24, 48, 96, 192 (1.5x; the default since 2026-11-26)"
+DEFAULT_ROW = "full training path: channels 24, 48, 96, 192 (1.5x; the MFCC default, 2026-11-26)"
 
 
 def speed(wave: np.ndarray, factor: float) -> np.ndarray:

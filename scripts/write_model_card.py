@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 from ser import DEFAULT_MODEL  # noqa: E402
 from ser.card import model_card_from_run  # noqa: E402
 
-REPO_ID = "ser-project/ser-ravdess-mfcc-cnn"
+REPO_ID = "ser-project/ser-ravdess-cnn"
 RELEASE = ROOT / "bench" / "results" / "release"
 ACCURACY = ROOT / "bench" / "results" / "accuracy"
 

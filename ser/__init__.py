@@ -1,4 +1,4 @@
-"""Speech emotion recognition: a small MFCC CNN packaged as a transformers audio classifier.
+"""Speech emotion recognition: a small log-mel CNN packaged as a transformers audio classifier.
 
 Importing `ser` registers the model with transformers' Auto classes, so `AutoConfig`,
 `AutoModelForAudioClassification`, `AutoFeatureExtractor` and `pipeline("audio-classification")`

@@ -13,8 +13,8 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCardData
 
 LICENSE = "cc-by-nc-sa-4.0"
-TAGS = ["audio", "audio-classification", "speech-emotion-recognition", "emotion-recognition", "ravdess", "mfcc",
-        "cnn", "custom_code"]
+TAGS = ["audio", "audio-classification", "speech-emotion-recognition", "emotion-recognition", "ravdess", "cnn",
+        "custom_code"]
 METRICS = (  # key in the metrics files, model-index metric type, its arguments, how the card names it
     ("unweighted_accuracy", "recall", {"average": "macro"}, "Unweighted accuracy (UA, macro-averaged recall)"),
     ("accuracy", "accuracy", None, "Accuracy (WA)"),
@@ -209,7 +209,8 @@ def render_model_card(repo_id: str, config: dict, metrics: dict | None = None, s
     parameters = (metrics or summary or {}).get("parameters")
     data = ModelCardData(
         language="en", license=LICENSE, library_name="transformers", pipeline_tag="audio-classification",
-        tags=TAGS, datasets=["ravdess"], metrics=["accuracy", "recall", "f1"],
+        tags=[*TAGS, "mfcc" if config.get("features") == "mfcc" else "log-mel"], datasets=["ravdess"],
+        metrics=["accuracy", "recall", "f1"],
         model_name=repo_id.split("/")[-1], eval_results=eval_results(metrics, summary) or None,
     )
     features = f"{config['n_mfcc']} MFCCs" if config.get("features") == "mfcc" else f"{config['n_mels']} log-mel bands"

@@ -1,4 +1,4 @@
-"""ONNX export: waveform in, logits out (the MFCC front end is part of the graph)."""
+"""ONNX export: waveform in, logits out (the log-mel or MFCC front end is part of the graph)."""
 
 from __future__ import annotations
 

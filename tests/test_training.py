@@ -5,7 +5,7 @@ import json
 import numpy as np
 
 import pytest
-from conftest import FIXTURE
+from conftest import FIXTURE, ROOT
 from PIL import Image
 from transformers import AutoModelForAudioClassification
 
@@ -145,23 +145,55 @@ def test_degrade_augmentation_changes_the_training_clips_and_trains(tmp_path):
 
 
 def test_the_previous_recipes_are_still_one_option_away():
+    from bench.ablation import TRAINER_VARIANTS
     from bench.accuracy import CLEAN40, SYSTEMS
     from ser import SERConfig
     from train.cli import parse_args
 
+    def parsed(system):
+        args = parse_args(["--output-dir", "x", *SYSTEMS[system]])
+        return args, SERConfig(**json.loads(args.model_config or "{}"))
+
     args = parse_args(["--output-dir", "x", *CLEAN40])
     assert (args.epochs, args.degrade, args.workers) == (40, False, 1)
     assert parse_args(["--output-dir", "x", "--degrade"]).degrade is True
-    # The benchmark's earlier systems keep the width they were measured with when the default widens.
-    assert SERConfig().channels == [24, 48, 96, 192]
-    for system in ("narrow", "clean40", "babble50"):
-        model_config = json.loads(parse_args(["--output-dir", "x", *SYSTEMS[system]]).model_config)
-        assert model_config["channels"] == [16, 32, 64, 128]
-    assert parse_args(["--output-dir", "x", *SYSTEMS["default"]]).model_config == ""
-    candidate = parse_args(["--output-dir", "x", *SYSTEMS["default_babble50"]])
-    assert (candidate.model_config, candidate.babble_probability, candidate.babble_speech_only) == ("", 0.5, True)
-    candidate = parse_args(["--output-dir", "x", *SYSTEMS["logmel40_2x"]])
-    assert candidate.channels_last and SERConfig(**json.loads(candidate.model_config)).num_coefficients == 40
+    # The default is the screen row adopted on 2026-11-26: log-mel (40 bands) at 2x channels, trained channels-last.
+    args, config = parsed("default")
+    adopted = TRAINER_VARIANTS["full training path: channels 32, 64, 128, 256 (2x), log-mel (40 bands, no deltas), "
+                               "channels-last"]
+    assert args.channels_last and adopted["channels_last"]
+    assert config.to_dict() == SERConfig(**adopted["model"]).to_dict()
+    assert (config.features, config.num_coefficients, config.deltas, config.channels) == (
+        "logmel", 40, False, [32, 64, 128, 256])
+    # The systems measured before keep the MFCC input, width and contiguous training they ran with.
+    widths = {"mfcc": [24, 48, 96, 192], "default_babble50": [24, 48, 96, 192], "narrow": [16, 32, 64, 128],
+              "clean40": [16, 32, 64, 128], "babble50": [16, 32, 64, 128], "wide2x": [32, 64, 128, 256]}
+    for system, channels in widths.items():
+        args, config = parsed(system)
+        assert not args.channels_last
+        assert (config.features, config.n_mfcc, config.n_mels, config.deltas, config.channels) == (
+            "mfcc", 40, 64, True, channels)
+    args, config = parsed("logmel")
+    assert not args.channels_last and (config.features, config.n_mels, config.deltas) == ("logmel", 64, False)
+    assert not parse_args(["--output-dir", "x", "--no-channels-last"]).channels_last
+
+
+@pytest.mark.skipif(not (ROOT / "bench/results/accuracy/default_emobox/fold1/metrics.json").exists(),
+                    reason="the committed 6-fold results are not in this checkout")
+def test_the_committed_default_results_were_trained_with_todays_default_recipe():
+    """The README's headline comes from bench/results/accuracy/default_emobox: its folds must have been trained
+    with what `python -m train` does now, or the figure describes another model."""
+    from dataclasses import asdict
+
+    from ser import SERConfig
+    from train.train import Recipe
+
+    for metrics in sorted((ROOT / "bench/results/accuracy/default_emobox").glob("fold*/metrics.json")):
+        recorded = json.loads(metrics.read_text())["recipe"]
+        default = asdict(Recipe())
+        assert {k: v for k, v in recorded.items() if k != "model"} == {
+            k: v for k, v in default.items() if k != "model"}, metrics
+        assert SERConfig(**recorded["model"]).to_dict() == SERConfig().to_dict(), metrics
 
 
 def test_training_leaves_the_augmentation_workers_their_cores_and_restores_the_thread_count(tmp_path, monkeypatch):
@@ -354,8 +386,8 @@ def test_channels_last_training_is_recorded_and_saves_a_plain_checkpoint(tmp_pat
     from safetensors.torch import load_file
 
     main(["--data", str(FIXTURE), "--protocol", "full", "--epochs", "2", "--batch-size", "8", "--workers", "0",
-          "--no-pitch", "--no-stretch", "--channels-last", "--output-dir", str(tmp_path)])
-    assert json.loads((tmp_path / "metrics.json").read_text())["recipe"]["channels_last"] is True
+          "--no-pitch", "--no-stretch", "--output-dir", str(tmp_path)])
+    assert json.loads((tmp_path / "metrics.json").read_text())["recipe"]["channels_last"] is True  # the default
     weights = load_file(tmp_path / "model" / "model.safetensors")
     assert all(tensor.is_contiguous() for tensor in weights.values())
     assert ser.EmotionRecognizer(str(tmp_path / "model")).predict(str(sorted(FIXTURE.glob("Actor_01/*.flac"))[0]))
