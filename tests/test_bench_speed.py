@@ -81,3 +81,14 @@ def test_markdown_has_the_comparison_tables(quick_run):
         assert heading in markdown
     assert "| latency, 1 thread, median (ms) |" in markdown
     assert "--quick" in markdown
+
+
+def test_only_a_busy_start_flags_the_timings(quick_run):
+    """The 1-minute load average at the end counts the benchmark's own runs, so it cannot say the machine was busy."""
+    from bench.speed import markdown
+
+    results = quick_run[0]
+    machine = results["machine"]
+    own_load = markdown({**results, "machine": {**machine, "load_average_start": 0.1, "load_average_end": 1.3}})
+    shared = markdown({**results, "machine": {**machine, "load_average_start": 1.2, "load_average_end": 1.3}})
+    assert "busy" not in own_load and "the machine was busy (load average 1.2 at the start)" in shared
