@@ -484,7 +484,11 @@ def run(args) -> dict:
 # ---------------------------------------------------------------------------------------------- report
 
 def markdown(results: dict) -> str:
-    info, systems, settings = results["machine"], results["systems"], results["thread_settings"]
+    """speed.md from the results as speed.json stores them (thread counts as string keys), so a stored run renders
+    the same as a fresh one."""
+    results = json.loads(json.dumps(results))
+    info, systems = results["machine"], results["systems"]
+    settings = [str(threads) for threads in results["thread_settings"]]
     ours, anchor, onnx, librosa_result = (systems[k] for k in ("ours", "anchor", "onnx", "librosa"))
     decode = ours["decode_throughput"]
     one = settings[0]
@@ -592,8 +596,8 @@ def _cell(latency: dict, stage: str) -> str:
     return f"{latency[stage]['median_ms']:.2f} / {latency[stage]['p95_ms']:.2f}" if stage in latency else "-"
 
 
-def _threads(threads: int) -> str:
-    return "1 thread" if threads == 1 else f"{threads} threads"
+def _threads(threads: int | str) -> str:
+    return "1 thread" if int(threads) == 1 else f"{threads} threads"
 
 
 def _num(value) -> str:
