@@ -6,8 +6,9 @@
 Systems, each under the speaker-independent `emobox` protocol (6 actor-disjoint folds) and, for comparison with
 earlier projects, the speaker-DEPENDENT `random` protocol (5 seeds of an 80/20 stratified clip split):
 - `default`: the default `SERConfig` and training recipe (`python -m train` without options): log-mel (40 bands)
-  at channels (32, 64, 128, 256), trained channels-last; adopted on 2026-11-26 by the robustness rule in
-  `bench/results/ablation/PREREGISTRATION.md`, where it ran as `logmel40_2x`;
+  at channels (32, 64, 128, 256), one SpecAugment mask of each kind, trained channels-last; adopted on 2026-11-27
+  by the rule in `bench/results/ablation/PREREGISTRATION.md`, where it ran as `masks1`;
+- `logmel40_2x`: the default before that (2026-11-26): the same with two SpecAugment masks of each kind;
 - `mfcc`: the default before that, MFCC+deltas at channels (24, 48, 96, 192), trained contiguous;
 - `clean40`: an earlier default recipe, 40 epochs on clean (not degraded) training audio, channels (16, 32, 64, 128);
 - `narrow`: the MFCC default before its widening on 2026-11-26, channels (16, 32, 64, 128);
@@ -19,7 +20,6 @@ earlier projects, the speaker-DEPENDENT `random` protocol (5 seeds of an 80/20 s
 - `wide2x`: a width candidate that was not adopted: MFCC+deltas at channels (32, 64, 128, 256);
 - `logmel`: a robustness candidate that was not adopted: `mfcc` with log-mel (64 bands, no deltas) in place of
   MFCC+deltas (it cut the babble drop, and failed its 6-fold rule on clean UA);
-- `masks1`: an accuracy candidate: `default` with one SpecAugment mask of each kind (not 2);
 - `cnn1d`: a 1-D CNN over 40 time-averaged MFCCs, the design most earlier projects used;
 - `rf`: a Random Forest on MFCC + chroma + spectral-contrast statistics (scikit-learn).
 
@@ -53,6 +53,7 @@ CLEAN40 = [*CLEAN40_RECIPE, *NARROW]
 # measured with, so a change of the defaults does not silently change them.
 SYSTEMS = {
     "default": [],
+    "logmel40_2x": ["--model-config", json.dumps(LOGMEL40_2X_MODEL), "--channels-last"],
     "mfcc": mfcc_system(),
     "narrow": NARROW,
     "clean40": CLEAN40,
@@ -66,9 +67,6 @@ SYSTEMS = {
     # A robustness candidate that was not adopted: log-mel (64 bands, no deltas) instead of MFCC+deltas at the MFCC
     # default's width (bench/results/ablation/PREREGISTRATION.md).
     "logmel": mfcc_system(features="logmel", deltas=False),
-    # An accuracy candidate: one SpecAugment mask of each kind (not 2) on the log-mel default; it passed its screen
-    # and its 6-fold adoption rule is in bench/results/ablation/PREREGISTRATION.md.
-    "masks1": ["--model-config", json.dumps({**LOGMEL40_2X_MODEL, "num_masks": 1}), "--channels-last"],
     "cnn1d": [*CLEAN40_RECIPE, *mfcc_system(
         encoder="cnn1d", deltas=False, channels=[64, 128, 128], spec_augment=False, trim_silence_db=None,
         normalize_loudness=False, window_seconds=4.0)],
@@ -169,9 +167,10 @@ def main(argv=None):
     (args.output / "README.md").write_text("# Accuracy on RAVDESS (8 classes)\n\nProduced by `python -m bench.accuracy`."
                                            " UA = unweighted accuracy (mean per-class recall), the headline; WA = "
                                            "accuracy.\n\nSystems: `default` is `python -m train` without options "
-                                           "(log-mel, 40 bands, channels 32, 64, 128, 256, trained channels-last; "
-                                           "the default since 2026-11-26, `logmel40_2x` in its pre-registration); "
-                                           "`mfcc` the default before it (MFCC+deltas, channels 24, 48, 96, 192); "
+                                           "(log-mel, 40 bands, channels 32, 64, 128, 256, one SpecAugment mask of "
+                                           "each kind, trained channels-last; the default since 2026-11-27, `masks1` "
+                                           "in its pre-registration); `logmel40_2x` the default before it (the same "
+                                           "with two masks of each kind); `mfcc` the default before that (MFCC+deltas, channels 24, 48, 96, 192); "
                                            "`narrow` the MFCC default before its widening (channels 16, 32, 64, "
                                            "128); `clean40` an earlier default (40 epochs, no degraded audio in "
                                            "training); `babble50` a robustness candidate not adopted (babble on "
