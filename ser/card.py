@@ -166,7 +166,7 @@ def _results_section(metrics: dict | None, summary: dict | None, images: dict[st
     return lines
 
 
-def _training_section(metrics: dict | None) -> list[str]:
+def _training_section(metrics: dict | None, config: dict) -> list[str]:
     recipe = (metrics or {}).get("recipe")
     if not recipe:
         return []
@@ -185,6 +185,11 @@ def _training_section(metrics: dict | None) -> list[str]:
              f"- Waveform augmentation (each with probability {recipe.get('augment_probability')}): "
              + (", ".join(augment) if augment else "none"),
              f"- Seed: {recipe.get('seed')}"]
+    if config.get("spec_augment"):
+        masks = config.get("num_masks", 2)
+        lines.insert(-1, f"- SpecAugment on the features: {masks} frequency mask{'s' * (masks != 1)} of up to "
+                         f"{config.get('freq_mask_param')} bands and {masks} time mask{'s' * (masks != 1)} of up to "
+                         f"{config.get('time_mask_param')} frames")
     if recipe.get("model"):
         lines.append(f"- Model settings changed from the defaults: `{json.dumps(recipe['model'])}`")
     if "train_seconds" in metrics:
@@ -262,7 +267,7 @@ def render_model_card(repo_id: str, config: dict, metrics: dict | None = None, s
         "(CC BY-NC-SA 4.0, https://creativecommons.org/licenses/by-nc-sa/4.0/); it is available at "
         "https://zenodo.org/records/1188976. As a work derived from it, these weights are shared under the same "
         "terms: attribution, non-commercial use only, and the same license for derivatives.", "",
-        *_training_section(metrics),
+        *_training_section(metrics, config),
         "## Citation", "", "If you use this model, please cite the dataset:", "",
         "```bibtex", RAVDESS_BIBTEX, "```", "",
     ]

@@ -173,6 +173,17 @@ def test_card_says_whether_the_validation_actors_chose_the_epoch(checkpoint):
     assert "chose the best epoch" not in last and "the last epoch is kept" in last
 
 
+def test_card_states_the_specaugment_masks_the_model_trained_with(checkpoint):
+    config = json.loads((checkpoint / "config.json").read_text())
+    two = render_model_card(MODEL_ID, {**config, "spec_augment": True, "num_masks": 2, "freq_mask_param": 8,
+                                       "time_mask_param": 20}, fake_metrics())
+    one = render_model_card(MODEL_ID, {**config, "spec_augment": True, "num_masks": 1}, fake_metrics())
+    off = render_model_card(MODEL_ID, {**config, "spec_augment": False}, fake_metrics())
+    assert "SpecAugment on the features: 2 frequency masks of up to 8 bands and 2 time masks of up to 20 frames" in two
+    assert "1 frequency mask of up" in one and "1 time mask of up" in one
+    assert "SpecAugment" not in off
+
+
 def test_card_without_results_reports_none(checkpoint):
     text = render_model_card(MODEL_ID, json.loads((checkpoint / "config.json").read_text()))
     assert "model-index" not in front_matter(text)
