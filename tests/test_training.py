@@ -157,24 +157,32 @@ def test_the_previous_recipes_are_still_one_option_away():
     args = parse_args(["--output-dir", "x", *CLEAN40])
     assert (args.epochs, args.degrade, args.workers) == (40, False, 1)
     assert parse_args(["--output-dir", "x", "--degrade"]).degrade is True
-    # The default is the screen row adopted on 2026-11-26: log-mel (40 bands) at 2x channels, trained channels-last.
+    # The default is the screen row adopted on 2026-11-27: log-mel (40 bands) at 2x channels, trained channels-last,
+    # one SpecAugment mask of each kind.
     args, config = parsed("default")
-    adopted = TRAINER_VARIANTS["full training path: channels 32, 64, 128, 256 (2x), log-mel (40 bands, no deltas), "
-                               "channels-last"]
+    adopted = TRAINER_VARIANTS["full training path: log-mel 40 bands, 2x channels, channels-last (the default since "
+                               "2026-11-26) + 1 SpecAugment mask of each kind (not 2)"]
     assert args.channels_last and adopted["channels_last"]
     assert config.to_dict() == SERConfig(**adopted["model"]).to_dict()
-    assert (config.features, config.num_coefficients, config.deltas, config.channels) == (
-        "logmel", 40, False, [32, 64, 128, 256])
+    assert (config.features, config.num_coefficients, config.deltas, config.channels, config.num_masks) == (
+        "logmel", 40, False, [32, 64, 128, 256], 1)
+    # The default before it, pinned as `logmel40_2x`, is the screen row adopted on 2026-11-26: two masks of each kind.
+    args, config = parsed("logmel40_2x")
+    before = TRAINER_VARIANTS["full training path: channels 32, 64, 128, 256 (2x), log-mel (40 bands, no deltas), "
+                              "channels-last"]
+    assert args.channels_last and before["channels_last"]
+    assert config.to_dict() == SERConfig(**before["model"]).to_dict() and config.num_masks == 2
     # The systems measured before keep the MFCC input, width and contiguous training they ran with.
     widths = {"mfcc": [24, 48, 96, 192], "default_babble50": [24, 48, 96, 192], "narrow": [16, 32, 64, 128],
               "clean40": [16, 32, 64, 128], "babble50": [16, 32, 64, 128], "wide2x": [32, 64, 128, 256]}
     for system, channels in widths.items():
         args, config = parsed(system)
         assert not args.channels_last
-        assert (config.features, config.n_mfcc, config.n_mels, config.deltas, config.channels) == (
-            "mfcc", 40, 64, True, channels)
+        assert (config.features, config.n_mfcc, config.n_mels, config.deltas, config.channels, config.num_masks) == (
+            "mfcc", 40, 64, True, channels, 2)
     args, config = parsed("logmel")
-    assert not args.channels_last and (config.features, config.n_mels, config.deltas) == ("logmel", 64, False)
+    assert not args.channels_last and (config.features, config.n_mels, config.deltas, config.num_masks) == (
+        "logmel", 64, False, 2)
     assert not parse_args(["--output-dir", "x", "--no-channels-last"]).channels_last
 
 
