@@ -99,10 +99,11 @@ TRAINER_VARIANTS = {
     "full training path: channels 24, 48, 96, 192 (1.5x) + speaker confusion (weight 0.5)":
         {**mfcc_row(), "speaker_adversary": 0.5, "speaker_adversary_loss": "confusion"},
     # Channels-last so that 2x channels take the 1.5x MFCC row's time a step (40 bands give the network MFCC's 40
-    # rows). Adopted: the default config and recipe since 2026-11-26 (PREREGISTRATION.md).
+    # rows). Adopted: the default config and recipe from 2026-11-26 to 2026-11-27 (PREREGISTRATION.md).
     "full training path: channels 32, 64, 128, 256 (2x), log-mel (40 bands, no deltas), channels-last": LOGMEL40_2X,
     # The default ends training at about 64 % accuracy on its augmented clips, below its validation UA: it underfits
-    # what it is shown. One SpecAugment mask of each kind instead of two masks less of each clip.
+    # what it is shown. One SpecAugment mask of each kind instead of two masks less of each clip. Adopted: the default
+    # since 2026-11-27 (PREREGISTRATION.md).
     "full training path: log-mel 40 bands, 2x channels, channels-last (the default since 2026-11-26) + 1 SpecAugment "
     "mask of each kind (not 2)": {**LOGMEL40_2X, "model": {**LOGMEL40_2X["model"], "num_masks": 1}},
 }
