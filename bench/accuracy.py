@@ -54,6 +54,10 @@ CLEAN40 = [*CLEAN40_RECIPE, *NARROW]
 SYSTEMS = {
     "default": [],
     "logmel40_2x": ["--model-config", json.dumps(LOGMEL40_2X_MODEL), "--channels-last"],
+    # A candidate under test (bench/results/ablation/PREREGISTRATION.md, 2026-11-27): the default (spelled out) with
+    # time masks only, no frequency mask.
+    "time_masks": ["--model-config", json.dumps({**LOGMEL40_2X_MODEL, "num_masks": 1, "freq_mask_param": 0}),
+                   "--channels-last"],
     "mfcc": mfcc_system(),
     "narrow": NARROW,
     "clean40": CLEAN40,
