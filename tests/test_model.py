@@ -219,3 +219,15 @@ def test_trust_remote_code_in_a_clean_process(random_checkpoint, tmp_path):
     assert out["type"] == "SERForAudioClassification"
     assert np.allclose(out["logits"], expected, atol=1e-5)
     assert out["top"] in ser.RAVDESS_EMOTIONS
+
+
+@pytest.mark.parametrize("freq_mask_param, time_mask_param", [(8, 20), (0, 20), (8, 0)])
+def test_spec_augment_masks_only_the_axes_given_a_width(freq_mask_param, time_mask_param):
+    """A mask width of 0 turns that kind of mask off; the other kind still masks."""
+    torch.manual_seed(0)
+    config = ser.SERConfig(freq_mask_param=freq_mask_param, time_mask_param=time_mask_param, num_masks=1)
+    features = torch.rand(16, 1, config.n_mels, 150) + 1.0  # no zeros before masking
+    masked = ser.SERForAudioClassification(config).spec_augment(features) == 0
+    bands_masked = masked.all(dim=-1).any().item()  # a whole mel band zeroed in some clip
+    frames_masked = masked.all(dim=-2).any().item()  # a whole frame zeroed in some clip
+    assert (bands_masked, frames_masked) == (freq_mask_param > 0, time_mask_param > 0)
