@@ -77,6 +77,8 @@ def parse_args(argv=None):
     for name in ("noise", "pitch", "stretch", "shift"):
         p.add_argument(f"--no-{name}", action="store_true", help=f"turn off {name} augmentation")
     p.add_argument("--augment-probability", type=float, default=defaults.augment_probability)
+    p.add_argument("--pitch-semitones", type=float, default=defaults.pitch_semitones,
+                   help="widest pitch shift of the pitch augmentation, up or down (default %(default)s)")
     p.add_argument("--no-spec-augment", action="store_true")
     p.add_argument("--model-config", default="",
                    help="SERConfig overrides as JSON, e.g. '{\"features\": \"logmel\", \"pooling\": \"stats\"}'")
@@ -153,7 +155,8 @@ def main(argv=None) -> dict:
         weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, mixup=args.mixup, degrade=args.degrade,
         babble_probability=args.babble_probability, babble_speech_only=args.babble_speech_only,
         class_weights=not args.no_class_weights, noise=not args.no_noise,
-        pitch=not args.no_pitch, stretch=not args.no_stretch, shift=not args.no_shift,
+        pitch=not args.no_pitch, pitch_semitones=args.pitch_semitones, stretch=not args.no_stretch,
+        shift=not args.no_shift,
         augment_probability=args.augment_probability, workers=args.workers,
         model={**(json.loads(args.model_config) if args.model_config else {}),
                **({"spec_augment": False} if args.no_spec_augment else {})},

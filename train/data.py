@@ -177,7 +177,7 @@ def split_dataset(ds: datasets.Dataset, protocol: str, fold: int | None = None, 
 
 
 def build_augmenter(noise: bool = True, pitch: bool = True, stretch: bool = True, shift: bool = True,
-                    probability: float = 0.3, degrade: bool = False):
+                    probability: float = 0.3, degrade: bool = False, pitch_semitones: float = 2.0):
     """Waveform augmentation (audiomentations) for the training split; `None` when all are off.
 
     `degrade` adds the conditions of `bench.robustness` at training strength: coloured noise (white to pink and
@@ -197,7 +197,8 @@ def build_augmenter(noise: bool = True, pitch: bool = True, stretch: bool = True
     if noise:
         steps.append(A.AddGaussianSNR(min_snr_db=10.0, max_snr_db=40.0, p=probability))
     if pitch:
-        steps.append(A.PitchShift(min_semitones=-2, max_semitones=2, method="signalsmith_stretch", p=probability))
+        steps.append(A.PitchShift(min_semitones=-pitch_semitones, max_semitones=pitch_semitones,
+                                  method="signalsmith_stretch", p=probability))
     if stretch:
         steps.append(A.TimeStretch(min_rate=0.8, max_rate=1.2, leave_length_unchanged=False,
                                    method="signalsmith_stretch", p=probability))

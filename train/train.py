@@ -43,6 +43,7 @@ class Recipe:
     class_weights: bool = True
     noise: bool = True
     pitch: bool = True
+    pitch_semitones: float = 2.0  # widest pitch shift, up or down (with `pitch`)
     stretch: bool = True
     shift: bool = True
     augment_probability: float = 0.3
@@ -269,7 +270,7 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
     weight_average = (WeightAverage(model, recipe.average_last_epochs, recipe.epochs)
                       if recipe.average_last_epochs else None)
     augmenter = data.build_augmenter(recipe.noise, recipe.pitch, recipe.stretch, recipe.shift,
-                                     recipe.augment_probability, recipe.degrade)
+                                     recipe.augment_probability, recipe.degrade, recipe.pitch_semitones)
     args = TrainingArguments(
         output_dir=str(output_dir / "checkpoints"),
         num_train_epochs=recipe.epochs,
