@@ -131,6 +131,30 @@ def test_babble_probability_follows_degrade_and_the_cli_records_it(tmp_path):
     assert recipe["babble_probability"] == 0.5 and recipe["babble_speech_only"] is True
 
 
+@pytest.mark.parametrize("semitones", [2.0, 4.0])
+def test_pitch_augmentation_shifts_by_up_to_the_semitones_given(semitones):
+    """A 200 Hz tone comes out between `semitones` below and above it, and uses the range: over 30 draws, some shift
+    lands beyond three quarters of the widest."""
+    import random
+
+    from train import data
+
+    rate = 16000
+    tone = np.sin(2 * np.pi * 200.0 * np.arange(rate) / rate).astype(np.float32)
+    augment = data.build_augmenter(noise=False, pitch=True, stretch=False, shift=False, probability=1.0,
+                                   pitch_semitones=semitones)
+    random.seed(0)
+    np.random.seed(0)
+    shifts = []
+    for _ in range(30):
+        shifted = augment(tone, sample_rate=rate)[rate // 4: -rate // 4]  # the middle: no edge effects
+        spectrum = np.abs(np.fft.rfft(shifted * np.hanning(len(shifted)), n=16 * len(shifted)))
+        peak_hz = np.argmax(spectrum) * rate / (16 * len(shifted))
+        shifts.append(12 * np.log2(peak_hz / 200.0))
+    assert max(abs(s) for s in shifts) <= semitones + 0.1
+    assert max(abs(s) for s in shifts) > 0.75 * semitones
+
+
 def test_degrade_augmentation_changes_the_training_clips_and_trains(tmp_path):
     from train import data
 
