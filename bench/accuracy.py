@@ -9,6 +9,9 @@ earlier projects, the speaker-DEPENDENT `random` protocol (5 seeds of an 80/20 s
   at channels (32, 64, 128, 256), one SpecAugment mask of each kind, trained channels-last; adopted on 2026-11-27
   by the rule in `bench/results/ablation/PREREGISTRATION.md`, where it ran as `masks1`;
 - `logmel40_2x`: the default before that (2026-11-26): the same with two SpecAugment masks of each kind;
+- `time_masks`: an accuracy candidate that was not adopted: the default with time masks only, no frequency mask
+  (it failed its 6-fold rule on the folds' validation actors);
+- `pitch4`: an accuracy candidate under test: the default with pitch shifts of up to 4 semitones instead of 2;
 - `mfcc`: the default before that, MFCC+deltas at channels (24, 48, 96, 192), trained contiguous;
 - `clean40`: an earlier default recipe, 40 epochs on clean (not degraded) training audio, channels (16, 32, 64, 128);
 - `narrow`: the MFCC default before its widening on 2026-11-26, channels (16, 32, 64, 128);
@@ -178,7 +181,10 @@ def main(argv=None):
                                            "(log-mel, 40 bands, channels 32, 64, 128, 256, one SpecAugment mask of "
                                            "each kind, trained channels-last; the default since 2026-11-27, `masks1` "
                                            "in its pre-registration); `logmel40_2x` the default before it (the same "
-                                           "with two masks of each kind); `mfcc` the default before that "
+                                           "with two masks of each kind); `time_masks` an accuracy candidate not "
+                                           "adopted (the default with time masks only, no frequency mask); `pitch4` "
+                                           "an accuracy candidate under test (the default with pitch shifts of up to "
+                                           "4 semitones instead of 2); `mfcc` the default before that "
                                            "(MFCC+deltas, channels 24, 48, 96, 192); "
                                            "`narrow` the MFCC default before its widening (channels 16, 32, 64, "
                                            "128); `clean40` an earlier default (40 epochs, no degraded audio in "
