@@ -11,7 +11,8 @@ earlier projects, the speaker-DEPENDENT `random` protocol (5 seeds of an 80/20 s
 - `logmel40_2x`: the default before that (2026-11-26): the same with two SpecAugment masks of each kind;
 - `time_masks`: an accuracy candidate that was not adopted: the default with time masks only, no frequency mask
   (it failed its 6-fold rule on the folds' validation actors);
-- `pitch4`: an accuracy candidate under test: the default with pitch shifts of up to 4 semitones instead of 2;
+- `pitch4`: an accuracy candidate that was not adopted: the default with pitch shifts of up to 4 semitones instead of 2
+  (it failed its 6-fold rule on the folds' validation actors);
 - `mfcc`: the default before that, MFCC+deltas at channels (24, 48, 96, 192), trained contiguous;
 - `clean40`: an earlier default recipe, 40 epochs on clean (not degraded) training audio, channels (16, 32, 64, 128);
 - `narrow`: the MFCC default before its widening on 2026-11-26, channels (16, 32, 64, 128);
@@ -61,8 +62,8 @@ SYSTEMS = {
     # (spelled out) with time masks only, no frequency mask.
     "time_masks": ["--model-config", json.dumps({**LOGMEL40_2X_MODEL, "num_masks": 1, "freq_mask_param": 0}),
                    "--channels-last"],
-    # A candidate under test (bench/results/ablation/PREREGISTRATION.md, 2026-11-27): the default (spelled out) with
-    # pitch shifts of up to 4 semitones instead of 2.
+    # An accuracy candidate that was not adopted (bench/results/ablation/PREREGISTRATION.md, 2026-11-27): the default
+    # (spelled out) with pitch shifts of up to 4 semitones instead of 2.
     "pitch4": ["--model-config", json.dumps({**LOGMEL40_2X_MODEL, "num_masks": 1}), "--channels-last",
                "--pitch-semitones", "4"],
     "mfcc": mfcc_system(),
@@ -183,7 +184,7 @@ def main(argv=None):
                                            "in its pre-registration); `logmel40_2x` the default before it (the same "
                                            "with two masks of each kind); `time_masks` an accuracy candidate not "
                                            "adopted (the default with time masks only, no frequency mask); `pitch4` "
-                                           "an accuracy candidate under test (the default with pitch shifts of up to "
+                                           "an accuracy candidate not adopted (the default with pitch shifts of up to "
                                            "4 semitones instead of 2); `mfcc` the default before that "
                                            "(MFCC+deltas, channels 24, 48, 96, 192); "
                                            "`narrow` the MFCC default before its widening (channels 16, 32, 64, "
