@@ -23,3 +23,7 @@ MFCC_MODEL = {"features": "mfcc", "n_mfcc": 40, "n_mels": 64, "deltas": True, "c
 # each kind, trained channels-last; `logmel40_2x` in its pre-registration), spelled out so that the candidates built
 # on it keep their meaning when the default changes.
 LOGMEL40_2X_MODEL = {**MFCC_MODEL, "features": "logmel", "n_mels": 40, "deltas": False, "channels": [32, 64, 128, 256]}
+
+# The default since 2026-11-27 (LOGMEL40_2X_MODEL with one SpecAugment mask of each kind; `masks1` in its
+# pre-registration), spelled out for the candidates built on it.
+MASKS1_MODEL = {**LOGMEL40_2X_MODEL, "num_masks": 1}

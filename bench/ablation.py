@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench import LOGMEL40_2X_MODEL, MFCC_MODEL
+from bench import LOGMEL40_2X_MODEL, MASKS1_MODEL, MFCC_MODEL
 from ser import SERConfig, SERForAudioClassification
 
 RESULTS = Path(__file__).parent / "results" / "ablation"
@@ -105,7 +105,7 @@ TRAINER_VARIANTS = {
     # what it is shown. One SpecAugment mask of each kind instead of two masks less of each clip. Adopted: the default
     # since 2026-11-27 (PREREGISTRATION.md).
     "full training path: log-mel 40 bands, 2x channels, channels-last (the default since 2026-11-26) + 1 SpecAugment "
-    "mask of each kind (not 2)": {**LOGMEL40_2X, "model": {**LOGMEL40_2X["model"], "num_masks": 1}},
+    "mask of each kind (not 2)": {**LOGMEL40_2X, "model": MASKS1_MODEL},
 }
 TRAINER_RUNS = Path("runs") / "ablation"  # the screen's checkpoints (not committed)
 

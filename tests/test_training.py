@@ -220,8 +220,8 @@ def test_the_committed_default_results_were_trained_with_todays_default_recipe()
     from ser import SERConfig
     from train.train import Recipe
 
+    default = asdict(Recipe())
     for metrics in sorted((ROOT / "bench/results/accuracy/default_emobox").glob("fold*/metrics.json")):
-        default = asdict(Recipe())
         # A setting added to Recipe after the run is missing from its record; its default is what the run did.
         recorded = {**default, **json.loads(metrics.read_text())["recipe"]}
         assert {k: v for k, v in recorded.items() if k != "model"} == {
@@ -474,12 +474,13 @@ def test_the_trainers_evaluation_batches_differ_from_the_library_only_by_centrin
     waves = [np.asarray(w, dtype=np.float32) for w in clips["input_values"]][:16]
     recognizer = ser.EmotionRecognizer()
     expected = recognizer.probabilities(waves)
+
+    @torch.inference_mode()
+    def through_collate(rows):
+        batch = collate([{"input_values": w, "emotion": 0} for w in rows])["input_values"]
+        return recognizer.model(batch).logits.softmax(-1).numpy()
+
     centred = [(w - w.mean(dtype=np.float64)).astype(np.float32) for w in waves]
-    batch = collate([{"input_values": w, "emotion": 0} for w in centred])["input_values"]
-    with torch.inference_mode():
-        got = recognizer.model(batch).logits.softmax(-1).numpy()
-    np.testing.assert_allclose(got, expected, atol=1e-5)
-    uncentred = collate([{"input_values": w, "emotion": 0} for w in waves])["input_values"]
-    with torch.inference_mode():
-        raw = recognizer.model(uncentred).logits.softmax(-1).numpy()
-    assert not np.array_equal(raw, expected)  # the padded-row DC removal is not exact: the known difference
+    np.testing.assert_allclose(through_collate(centred), expected, atol=1e-5)
+    # The padded-row DC removal is not exact: the known difference.
+    assert not np.array_equal(through_collate(waves), expected)
