@@ -58,6 +58,23 @@ def test_full_protocol_holds_out_validation_actors_and_has_no_test():
     assert len(splits["train"]) + len(splits["validation"]) == 1440
 
 
+def test_no_validation_actors_puts_the_whole_training_pool_in_training():
+    ds = metadata_dataset()
+    for fold in range(1, 7):
+        kept = data.split_dataset(ds, "emobox", fold=fold)
+        pooled = data.split_dataset(ds, "emobox", fold=fold, validation_actors=0)
+        assert set(pooled) == {"train", "test"}
+        assert set(pooled["train"]["actor"]) == set(kept["train"]["actor"]) | set(kept["validation"]["actor"])
+        assert set(pooled["test"]["actor"]) == set(data.EMOBOX_FOLDS[fold])
+        assert len(pooled["train"]) == 1200
+    assert set(data.split_dataset(ds, "full", validation_actors=0)) == {"train"}
+    assert len(data.split_dataset(ds, "full", validation_actors=0)["train"]) == 1440
+    random_split = data.split_dataset(ds, "random", validation_actors=0)
+    assert set(random_split) == {"train", "test"} and len(random_split["train"]) == 1152
+    with pytest.raises(ValueError, match="validation_actors"):
+        data.split_dataset(ds, "emobox", fold=1, validation_actors=-1)
+
+
 def test_random_protocol_is_stratified_clip_split():
     ds = metadata_dataset()
     splits = data.split_dataset(ds, "random", seed=0)

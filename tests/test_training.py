@@ -244,6 +244,22 @@ def test_training_leaves_the_augmentation_workers_their_cores_and_restores_the_t
     assert torch.get_num_threads() == before
 
 
+def test_training_without_validation_actors_trains_on_every_actor_and_evaluates_nothing_on_the_way(tmp_path):
+    run = main(["--data", str(FIXTURE), "--protocol", "full", "--validation-actors", "0", "--epochs", "2",
+                "--batch-size", "8", "--workers", "0", "--no-pitch", "--no-stretch", "--output-dir", str(tmp_path)])
+    metrics = run["seed0"]
+    fixture_actors = sorted({int(clip.parent.name.split("_")[1]) for clip in FIXTURE.glob("Actor_*/*.flac")})
+    assert metrics["actors"] == {"train": fixture_actors}
+    assert metrics["evaluated_on"] is None and "unweighted_accuracy" not in metrics
+    assert metrics["validation_unweighted_accuracy_per_epoch"] == [] and len(metrics["train_loss_per_epoch"]) == 2
+    assert metrics["final_validation_unweighted_accuracy"] is None
+    assert (tmp_path / "model" / "model.safetensors").is_file() and (tmp_path / "learning_curves.png").is_file()
+    assert not (tmp_path / "confusion_matrix.png").exists()  # nothing was scored
+    with pytest.raises(ValueError, match="patience"):
+        main(["--data", str(FIXTURE), "--protocol", "full", "--validation-actors", "0", "--patience", "2",
+              "--epochs", "1", "--workers", "0", "--output-dir", str(tmp_path / "early")])
+
+
 def test_resume_keeps_finished_runs_of_the_same_recipe_and_trains_the_rest(tmp_path):
     import shutil
 

@@ -236,8 +236,14 @@ class TrainAccuracy(TrainerCallback):
 
 
 def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str], protocol: str = "") -> dict:
-    """Train on splits["train"], stop early on splits["validation"], report on splits["test"]
-    (or on validation when there is no test split, as under the `full` protocol)."""
+    """Train on splits["train"], follow (or, with `patience`, stop early on) splits["validation"], report on
+    splits["test"] (or on validation when there is no test split, as under the `full` protocol).
+
+    Without a validation split, nothing is evaluated during training; without a test split either, nothing is
+    scored at all (a release trained on every actor) and the metrics hold the training record only."""
+    validation = splits.get("validation")
+    if validation is None and recipe.patience:
+        raise ValueError("patience stops early on the validation actors: keep some (--validation-actors) or set 0")
     set_seed(recipe.seed)
     output_dir.mkdir(parents=True, exist_ok=True)
     config = SERConfig(id2label=id2label, **recipe.model)
@@ -280,7 +286,7 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
         weight_decay=recipe.weight_decay,
         lr_scheduler_type="cosine",
         warmup_steps=recipe.warmup_ratio,  # a float below 1 is a fraction of all steps
-        eval_strategy="epoch",
+        eval_strategy="epoch" if validation is not None else "no",
         save_strategy="epoch" if recipe.patience else "no",
         logging_strategy="epoch",
         load_best_model_at_end=bool(recipe.patience),
@@ -307,7 +313,7 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
                                           config.num_labels, babble=babble_probability(recipe),
                                           babble_speech_only=recipe.babble_speech_only,
                                           speakers=bool(adversary)),
-        eval_dataset=data.as_arrays(splits["validation"]),
+        eval_dataset=data.as_arrays(validation) if validation is not None else None,
         data_collator=collate,
         compute_loss_func=loss_fn,
         compute_metrics=compute_metrics,
@@ -334,15 +340,18 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
     (model_dir / "training_args.bin").unlink(missing_ok=True)  # a pickle; the recipe is in metrics.json
     shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
 
-    report_split = "test" if "test" in splits else "validation"
-    prediction = trainer.predict(data.as_arrays(splits[report_split]))
-    # The saved model's own score on the validation actors: the last epoch's, unless its weights were averaged.
-    # (`predict`, unlike `evaluate`, adds nothing to the per-epoch log.)
-    final_validation = (prediction if report_split == "validation"
-                        else trainer.predict(data.as_arrays(splits["validation"]))).metrics["test_unweighted_accuracy"]
-    result = metric.compute(predictions=prediction.predictions.argmax(-1), references=prediction.label_ids,
-                            num_labels=config.num_labels)
+    report_split = "test" if "test" in splits else "validation" if validation is not None else None
     labels = [id2label[i] for i in range(config.num_labels)]
+    result, final_validation = {}, None
+    if report_split:
+        prediction = trainer.predict(data.as_arrays(splits[report_split]))
+        # The saved model's own score on the validation actors: the last epoch's, unless its weights were averaged.
+        # (`predict`, unlike `evaluate`, adds nothing to the per-epoch log.)
+        if validation is not None:
+            final_validation = (prediction if report_split == "validation"
+                                else trainer.predict(data.as_arrays(validation))).metrics["test_unweighted_accuracy"]
+        result = metric.compute(predictions=prediction.predictions.argmax(-1), references=prediction.label_ids,
+                                num_labels=config.num_labels)
     metrics = {
         "protocol": protocol,
         "evaluated_on": report_split,
@@ -350,8 +359,9 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
         "clips": {name: len(split) for name, split in splits.items()},
         "labels": labels,
         **result,
-        "per_class": {label: {"precision": result["precision"][i], "recall": result["recall"][i],
-                              "f1": result["f1"][i], "support": result["support"][i]} for i, label in enumerate(labels)},
+        **({"per_class": {label: {"precision": result["precision"][i], "recall": result["recall"][i],
+                                  "f1": result["f1"][i], "support": result["support"][i]}
+                          for i, label in enumerate(labels)}} if result else {}),
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_seconds": round(seconds, 1),
         "epochs_run": round(trainer.state.epoch),
@@ -364,8 +374,9 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
         "recipe": recipe.__dict__,
     }
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    (output_dir / "classification_report.txt").write_text(plots.classification_report(result, labels, report_split))
-    plots.confusion_matrix(np.asarray(result["confusion_matrix"]), labels, output_dir / "confusion_matrix.png",
-                           title=f"{report_split}: UA {result['unweighted_accuracy']:.1%}")
+    if result:
+        (output_dir / "classification_report.txt").write_text(plots.classification_report(result, labels, report_split))
+        plots.confusion_matrix(np.asarray(result["confusion_matrix"]), labels, output_dir / "confusion_matrix.png",
+                               title=f"{report_split}: UA {result['unweighted_accuracy']:.1%}")
     plots.learning_curves(trainer.state.log_history, output_dir / "learning_curves.png")
     return metrics
