@@ -67,7 +67,7 @@ SYSTEMS = {
     # (spelled out) with pitch shifts of up to 4 semitones instead of 2.
     "pitch4": ["--model-config", json.dumps(MASKS1_MODEL), "--channels-last", "--pitch-semitones", "4"],
     # The default's recipe (spelled out) with each fold's 2 validation actors trained on as well: the refit step of
-    # choosing settings on validation actors (bench/results/ablation/PREREGISTRATION.md, 05:09).
+    # choosing settings on validation actors (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 05:09 UTC).
     "all_actors": ["--model-config", json.dumps(MASKS1_MODEL), "--channels-last", "--validation-actors", "0"],
     "mfcc": mfcc_system(),
     "narrow": NARROW,
