@@ -36,7 +36,7 @@ def parse_args(argv=None):
     p.add_argument("--validation-actors", type=int, default=2, metavar="N",
                    help="actors of the training pool held out as validation (default %(default)s: one male, one "
                         "female, chosen by the seed); 0 trains on every non-test actor and evaluates nothing during "
-                        "training. Under `random`, 0 also drops its validation clips")
+                        "training. `random` holds out 10 %% of its training clips instead, whatever this says")
     p.add_argument("--output-dir", type=Path, required=True)
     p.add_argument("--resume", action="store_true",
                    help="keep the folds or seeds already finished in --output-dir (model and metrics.json) when their "

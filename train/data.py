@@ -144,12 +144,12 @@ def split_dataset(ds: datasets.Dataset, protocol: str, fold: int | None = None, 
 
     - `emobox`: test = the 4 actors of EmoBox fold `fold`; validation = `validation_actors` of the
       remaining actors (half male, half female, chosen by `seed`); train = the rest. Speaker-independent.
-    - `random`: clips split 80/20 stratified by emotion, then 10 % of train for validation (none when
-      `validation_actors` is 0). The same actor appears in train and test: speaker-DEPENDENT, kept only to
-      compare with earlier projects.
+    - `random`: clips split 80/20 stratified by emotion, then 10 % of train for validation, whatever
+      `validation_actors` says (every actor is in every split). The same actor appears in train and test:
+      speaker-DEPENDENT, kept only to compare with earlier projects.
     - `full`: all actors but `validation_actors` train the release model; no test.
 
-    With `validation_actors` 0 there is no validation split.
+    With `validation_actors` 0, `emobox` and `full` have no validation split.
     """
     if validation_actors < 0:
         raise ValueError(f"validation_actors must be 0 or more, got {validation_actors}")
@@ -162,8 +162,6 @@ def split_dataset(ds: datasets.Dataset, protocol: str, fold: int | None = None, 
         labels = np.asarray(ds["emotion"])
         index = np.arange(len(ds))
         train, test = train_test_split(index, test_size=0.2, stratify=labels, random_state=seed)
-        if not validation_actors:
-            return datasets.DatasetDict(train=ds.select(train), test=ds.select(test))
         train, val = train_test_split(train, test_size=0.1, stratify=labels[train], random_state=seed)
         return datasets.DatasetDict(train=ds.select(train), validation=ds.select(val), test=ds.select(test))
     if protocol == "emobox":
