@@ -81,7 +81,9 @@ def before_limitations(card: str, section: str) -> str:
 
 def main():
     summary = ACCURACY / "default_emobox" / "summary.json"
-    images = {"checkpoint": "confusion_matrix.png"}
+    # A release trained on every actor scored nothing, so it has no confusion matrix of its own.
+    scored = (RELEASE / "confusion_matrix.png").exists()
+    images = {"checkpoint": "confusion_matrix.png"} if scored else {}
     if summary.exists():
         images["cross_validation"] = "cross_validation_confusion_matrix.png"
     card = model_card_from_run(REPO_ID, DEFAULT_MODEL, RELEASE, summary if summary.exists() else None, images)
@@ -103,7 +105,10 @@ def main():
     (ROOT / "model_card.md").write_text(card)
     target = Path(DEFAULT_MODEL)
     (target / "README.md").write_text(card)
-    shutil.copy(RELEASE / "confusion_matrix.png", target / "confusion_matrix.png")
+    if scored:
+        shutil.copy(RELEASE / "confusion_matrix.png", target / "confusion_matrix.png")
+    else:
+        (target / "confusion_matrix.png").unlink(missing_ok=True)
     if summary.exists():
         shutil.copy(summary.parent / "confusion_matrix.png", target / "cross_validation_confusion_matrix.png")
     print(f"wrote {ROOT / 'model_card.md'} and {target / 'README.md'}")

@@ -53,8 +53,9 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
-def checkpoint_protocol(metrics: dict) -> tuple[str, str, str]:
-    """(model-index config, split, one-paragraph statement) for the evaluation in `metrics.json`.
+def checkpoint_protocol(metrics: dict) -> tuple[str | None, str | None, str]:
+    """(model-index config, split, one-paragraph statement) for the evaluation in `metrics.json`; config and split
+    are None for a checkpoint trained on every actor, which has nothing of its own to report.
 
     The protocol is read from the actors of each split, so the statement holds whatever the run was called."""
     split = metrics["evaluated_on"]
@@ -65,7 +66,13 @@ def checkpoint_protocol(metrics: dict) -> tuple[str, str, str]:
     chose_epoch = bool(metrics.get("recipe", {}).get("patience", 1))
     role = "chose the best epoch" if chose_epoch else "only monitored training (the last epoch is kept)"
     trained = (f"Trained on {clips.get('train', '?')} clips of {len(train)} actors; the validation split "
-               f"({clips.get('validation', '?')} clips, actors {_actors(sorted(validation))}) {role}.")
+               f"({clips.get('validation', '?')} clips, actors {_actors(sorted(validation))}) {role}."
+               if validation else
+               f"Trained on {clips.get('train', '?')} clips of {len(train)} actors, none held out for validation.")
+    if split is None:
+        return None, None, (
+            f"This checkpoint was trained on all {clips.get('train', '?')} clips of its {len(train)} actors, with "
+            "no one held out, so it has no figures of its own.")
     if split == "test" and test and not test & (train | validation):
         return "speaker-independent", "test", (
             f"Evaluated on a held-out test split of {clips.get('test', '?')} clips from actors "
@@ -93,8 +100,8 @@ def summary_protocol(summary: dict) -> str:
     spread = f"mean ± standard deviation over {len(runs)} runs ({', '.join(runs)})"
     protocol = summary["protocol"]
     if protocol == "emobox":
-        return (f"Speaker-independent cross-validation on the EmoBox folds of RAVDESS: each fold tests on actors "
-                f"that are in neither its training nor its validation data; {spread}. This estimates how the "
+        return (f"Speaker-independent cross-validation on the EmoBox folds of RAVDESS: each fold tests on 4 actors "
+                f"whose voices are in none of its training data; {spread}. This estimates how the "
                 "training recipe does on voices it has never heard.")
     if protocol == "random":
         return (f"Speaker-DEPENDENT random 80/20 clip splits ({spread}): the same actors appear in training and "
@@ -108,7 +115,7 @@ def summary_protocol(summary: dict) -> str:
 def eval_results(metrics: dict | None, summary: dict | None) -> list[EvalResult]:
     """model-index entries: this checkpoint's evaluation, then the cross-validation means."""
     results = []
-    if metrics is not None:
+    if metrics is not None and metrics.get("evaluated_on"):
         config, split, _ = checkpoint_protocol(metrics)
         for key, metric_type, args, name in METRICS:
             if key in metrics:
@@ -150,6 +157,12 @@ def _results_section(metrics: dict | None, summary: dict | None, images: dict[st
             lines += [f"![Confusion matrix summed over the runs]({images['cross_validation']})", ""]
     if metrics is not None:
         _, split, statement = checkpoint_protocol(metrics)
+        if split is None:
+            if summary is not None:
+                statement += (" The cross-validation above trains the same recipe without 4 of the actors at a "
+                              "time and tests on those 4: it estimates how this model does on voices it has never "
+                              "heard.")
+            return lines + ["### This checkpoint", "", statement, ""]
         lines += ["### This checkpoint", "", statement, "",
                   "| UA | WA | macro-F1 |", "| --- | --- | --- |",
                   f"| {_pct(metrics['unweighted_accuracy'])} | {_pct(metrics['accuracy'])} "

@@ -173,6 +173,22 @@ def test_card_says_whether_the_validation_actors_chose_the_epoch(checkpoint):
     assert "chose the best epoch" not in last and "the last epoch is kept" in last
 
 
+def test_card_of_a_checkpoint_trained_on_every_actor_gives_only_the_cross_validation(checkpoint):
+    config = json.loads((checkpoint / "config.json").read_text())
+    everyone = {key: value for key, value in fake_metrics(None, {"train": [1, 2, 3, 4]}).items()
+                if key not in ("accuracy", "unweighted_accuracy", "macro_f1", "per_class")}
+    everyone["clips"] = {"train": 32}
+    text = render_model_card(MODEL_ID, config, everyone, fake_summary(), {})
+    assert "trained on all 32 clips of its 4 actors, with no one held out, so it has no figures of its own" in text
+    assert "it estimates how this model does on voices it has never heard" in text
+    assert {c for c, _ in eval_values(ModelCard(text))} == {"emobox-cross-validation"}
+    assert set(re.findall(r"\d+\.\d%", text)) <= figures(fake_summary())
+    assert "Confusion matrix on the" not in text
+    alone = render_model_card(MODEL_ID, config, everyone)
+    assert "no figures of its own" in alone and "cross-validation" not in alone
+    assert not re.search(r"\d+\.\d%", alone)
+
+
 def test_card_states_the_specaugment_masks_the_model_trained_with(checkpoint):
     config = json.loads((checkpoint / "config.json").read_text())
     two = render_model_card(MODEL_ID, {**config, "spec_augment": True, "num_masks": 2, "freq_mask_param": 8,
