@@ -6,15 +6,16 @@
 Systems, each under the speaker-independent `emobox` protocol (6 actor-disjoint folds) and, for comparison with
 earlier projects, the speaker-DEPENDENT `random` protocol (5 seeds of an 80/20 stratified clip split):
 - `default`: the default `SERConfig` and training recipe (`python -m train` without options): log-mel (40 bands)
-  at channels (32, 64, 128, 256), one SpecAugment mask of each kind, trained channels-last; adopted on 2026-11-27
-  by the rule in `bench/results/ablation/PREREGISTRATION.md`, where it ran as `masks1`;
-- `logmel40_2x`: the default before that (2026-11-26): the same with two SpecAugment masks of each kind;
-- `time_masks`: an accuracy candidate that was not adopted: the default with time masks only, no frequency mask
+  at channels (32, 64, 128, 256), one SpecAugment mask of each kind, trained channels-last, on all 20 actors outside
+  the test fold; adopted on 2026-11-27 by the rules in `bench/results/ablation/PREREGISTRATION.md`, where it ran as
+  `all_actors`;
+- `masks1`: the default before that (2026-11-27, until 05:09 UTC): the same with 2 actors of each fold held out as
+  validation (18 trained on);
+- `logmel40_2x`: the default before that (2026-11-26): `masks1` with two SpecAugment masks of each kind;
+- `time_masks`: an accuracy candidate that was not adopted: `masks1` with time masks only, no frequency mask
   (it failed its 6-fold rule on the folds' validation actors);
-- `pitch4`: an accuracy candidate that was not adopted: the default with pitch shifts of up to 4 semitones instead of 2
+- `pitch4`: an accuracy candidate that was not adopted: `masks1` with pitch shifts of up to 4 semitones instead of 2
   (it failed its 6-fold rule on the folds' validation actors);
-- `all_actors`: the default's config and recipe trained on all 20 actors outside the test fold, its 2 validation
-  actors included (`--validation-actors 0`);
 - `mfcc`: the default before that, MFCC+deltas at channels (24, 48, 96, 192), trained contiguous;
 - `clean40`: an earlier default recipe, 40 epochs on clean (not degraded) training audio, channels (16, 32, 64, 128);
 - `narrow`: the MFCC default before its widening on 2026-11-26, channels (16, 32, 64, 128);
@@ -47,28 +48,31 @@ from bench import LOGMEL40_2X_MODEL, MASKS1_MODEL, MFCC_MODEL
 RESULTS = Path(__file__).parent / "results" / "accuracy"
 
 
+# The systems measured before 2026-11-27 held 2 actors of each fold out of training, as validation.
+HELD_OUT = ["--validation-actors", "2"]
+
+
 def mfcc_system(**model) -> list[str]:
     """`python -m train` arguments for the MFCC default (trained contiguous) with these `SERConfig` changes."""
-    return ["--model-config", json.dumps({**MFCC_MODEL, **model}), "--no-channels-last"]
+    return ["--model-config", json.dumps({**MFCC_MODEL, **model}), "--no-channels-last", *HELD_OUT]
 
 
 NARROW = mfcc_system(channels=[16, 32, 64, 128])
 CLEAN40_RECIPE = ["--epochs", "40", "--no-degrade", "--workers", "1"]
 CLEAN40 = [*CLEAN40_RECIPE, *NARROW]
-# name -> extra `python -m train` arguments. The earlier systems pin the model config and memory format they were
-# measured with, so a change of the defaults does not silently change them.
+# name -> extra `python -m train` arguments. The earlier systems pin the model config, memory format and validation
+# actors they were measured with, so a change of the defaults does not silently change them.
 SYSTEMS = {
     "default": [],
-    "logmel40_2x": ["--model-config", json.dumps(LOGMEL40_2X_MODEL), "--channels-last"],
+    # The default until 2026-11-27 05:09 UTC: the same config and recipe, 2 actors of each fold held out as validation.
+    "masks1": ["--model-config", json.dumps(MASKS1_MODEL), "--channels-last", *HELD_OUT],
+    "logmel40_2x": ["--model-config", json.dumps(LOGMEL40_2X_MODEL), "--channels-last", *HELD_OUT],
     # An accuracy candidate that was not adopted (bench/results/ablation/PREREGISTRATION.md, 2026-11-27): the default
     # (spelled out) with time masks only, no frequency mask.
-    "time_masks": ["--model-config", json.dumps({**MASKS1_MODEL, "freq_mask_param": 0}), "--channels-last"],
+    "time_masks": ["--model-config", json.dumps({**MASKS1_MODEL, "freq_mask_param": 0}), "--channels-last", *HELD_OUT],
     # An accuracy candidate that was not adopted (bench/results/ablation/PREREGISTRATION.md, 2026-11-27): the default
     # (spelled out) with pitch shifts of up to 4 semitones instead of 2.
-    "pitch4": ["--model-config", json.dumps(MASKS1_MODEL), "--channels-last", "--pitch-semitones", "4"],
-    # The default's recipe (spelled out) with each fold's 2 validation actors trained on as well: the refit step of
-    # choosing settings on validation actors (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 05:09 UTC).
-    "all_actors": ["--model-config", json.dumps(MASKS1_MODEL), "--channels-last", "--validation-actors", "0"],
+    "pitch4": ["--model-config", json.dumps(MASKS1_MODEL), "--channels-last", "--pitch-semitones", "4", *HELD_OUT],
     "mfcc": mfcc_system(),
     "narrow": NARROW,
     "clean40": CLEAN40,
@@ -129,7 +133,9 @@ def run_forest(protocol: str, data: str, output: Path) -> dict:
     for name, fold, seed in jobs:
         started = time.time()
         index = np.arange(len(dataset))
-        splits = ravdess.split_dataset(dataset.add_column("row", index), protocol, fold=fold, seed=seed)
+        # Split as when it was measured (2 validation actors, trained on too), so its rows come in the same order.
+        splits = ravdess.split_dataset(dataset.add_column("row", index), protocol, fold=fold, seed=seed,
+                                       validation_actors=2)
         train_rows = np.concatenate([splits["train"]["row"], splits["validation"]["row"]])
         test_rows = np.asarray(splits["test"]["row"])
         forest = RandomForestClassifier(n_estimators=500, random_state=seed, n_jobs=-1)
@@ -183,12 +189,14 @@ def main(argv=None):
                                            " UA = unweighted accuracy (mean per-class recall), the headline; WA = "
                                            "accuracy.\n\nSystems: `default` is `python -m train` without options "
                                            "(log-mel, 40 bands, channels 32, 64, 128, 256, one SpecAugment mask of "
-                                           "each kind, trained channels-last; the default since 2026-11-27, `masks1` "
-                                           "in its pre-registration); `logmel40_2x` the default before it (the same "
-                                           "with two masks of each kind); `time_masks` an accuracy candidate not "
-                                           "adopted (the default with time masks only, no frequency mask); `pitch4` "
-                                           "an accuracy candidate not adopted (the default with pitch shifts of up to "
-                                           "4 semitones instead of 2); `mfcc` the default before that "
+                                           "each kind, trained channels-last on all 20 actors outside the test fold; "
+                                           "the default since 2026-11-27 05:09 UTC, `all_actors` in its "
+                                           "pre-registration); `masks1` the default before it (the same with 2 of "
+                                           "those actors held out as validation); `logmel40_2x` the default before "
+                                           "that (`masks1` with two masks of each kind); `time_masks` an accuracy "
+                                           "candidate not adopted (`masks1` with time masks only, no frequency mask); "
+                                           "`pitch4` an accuracy candidate not adopted (`masks1` with pitch shifts of "
+                                           "up to 4 semitones instead of 2); `mfcc` the default before that "
                                            "(MFCC+deltas, channels 24, 48, 96, 192); "
                                            "`narrow` the MFCC default before its widening (channels 16, 32, 64, "
                                            "128); `clean40` an earlier default (40 epochs, no degraded audio in "
@@ -199,7 +207,9 @@ def main(argv=None):
                                            "channels 32, 64, 128, 256); `logmel` a robustness candidate not "
                                            "adopted (`mfcc` with log-mel, 64 bands, in place of MFCC+deltas); `cnn1d` "
                                            "and `rf` the earlier projects' designs (see the module docstring). A "
-                                           "system's `random` row is missing until that run is made.\n\n" + text)
+                                           "system's `random` row is missing until that run is made; `default`'s "
+                                           "serves `masks1` too (`random` holds out 10 % of its clips either "
+                                           "way, so their `random` runs are the same).\n\n" + text)
     print(text)
 
 

@@ -37,3 +37,25 @@ def test_load_predicts_in_one_pass(tmp_path):
     model.save_pretrained(tmp_path)
     ser.new_feature_extractor(model.config).save_pretrained(tmp_path)
     assert load(tmp_path).model.config.test_time_speeds == []
+
+
+def test_fold_models_without_validation_actors_are_scored_on_their_test_actors(tmp_path):
+    """Fold models trained on every non-test actor (the default since 2026-11-27) list no validation actors."""
+    import json
+
+    from bench.tta import score_folds
+    from train import data
+
+    dataset = data.load_ravdess(str(FIXTURE_CLIPS[0].parent.parent))
+    waves = data.as_arrays(dataset)["input_values"]
+    labels, actors = np.asarray(dataset["emotion"]), np.asarray(dataset["actor"])
+    model = ser.SERForAudioClassification(ser.SERConfig())
+    for fold in range(1, 7):
+        model.save_pretrained(tmp_path / f"fold{fold}" / "model")
+        ser.new_feature_extractor(model.config).save_pretrained(tmp_path / f"fold{fold}" / "model")
+        split_actors = {"actors": {"train": [1, 2], "test": [3, 4]}}
+        (tmp_path / f"fold{fold}" / "metrics.json").write_text(json.dumps(split_actors))
+    result = score_folds(tmp_path, "speed 0.9x / 1.1x", waves, labels, actors)
+    assert {key for key in result if ":" in key} == {"test: one pass", "test: speed 0.9x / 1.1x"}
+    assert all(set(fold) == {"test"} for fold in result["folds"].values())
+    assert json.loads((tmp_path / "tta.json").read_text())["test: one pass"] == result["test: one pass"]

@@ -469,20 +469,26 @@ def test_train_push_to_hub_without_token_stops_before_training(hub, tmp_path, mo
     assert not (tmp_path / "run").exists()
 
 
-def test_train_push_to_hub(hub, tmp_path):
+@pytest.mark.parametrize("validation_actors", ["2", "0"])
+def test_train_push_to_hub(hub, tmp_path, validation_actors):
     out = tmp_path / "run"
     run = subprocess.run([sys.executable, "-m", "train", "--data", str(FIXTURE), "--protocol", "full", "--epochs", "1",
-                          "--output-dir", str(out), "--push-to-hub", "user/ser-trained"],
+                          "--validation-actors", validation_actors, "--output-dir", str(out),
+                          "--push-to-hub", f"user/ser-trained-{validation_actors}"],
                          cwd=ROOT, env=hub_env(hub, tmp_path), capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert f"pushed to {hub.url}/user/ser-trained" in run.stdout
-    repo = hub.repo("user/ser-trained")
+    assert f"pushed to {hub.url}/user/ser-trained-{validation_actors}" in run.stdout
+    repo = hub.repo(f"user/ser-trained-{validation_actors}")
     for name in ("model.safetensors", "config.json", "preprocessor_config.json", "modeling_ser.py"):
         assert repo.files[name] == (out / "model" / name).read_bytes(), name
     assert repo.files["metrics.json"] == (out / "metrics.json").read_bytes()
-    assert repo.files["confusion_matrix.png"] == (out / "confusion_matrix.png").read_bytes()
     metrics = json.loads((out / "metrics.json").read_text())
     card = ModelCard(repo.files["README.md"].decode())
+    if validation_actors == "0":  # trained on every fixture actor: nothing scored, nothing claimed
+        assert "confusion_matrix.png" not in repo.files
+        assert eval_values(card) == {} and "no figures of its own" in card.text
+        return
+    assert repo.files["confusion_matrix.png"] == (out / "confusion_matrix.png").read_bytes()
     assert eval_values(card) == {("validation", "recall"): metrics["unweighted_accuracy"],
                                  ("validation", "accuracy"): metrics["accuracy"],
                                  ("validation", "f1"): metrics["macro_f1"]}

@@ -39,7 +39,7 @@ def test_emobox_folds_are_actor_disjoint_and_cover_all_actors_once():
     assert len(ds) == 1440
     seen = []
     for fold in range(1, 7):
-        splits = data.split_dataset(ds, "emobox", fold=fold)
+        splits = data.split_dataset(ds, "emobox", fold=fold, validation_actors=2)
         actors = {name: set(split["actor"]) for name, split in splits.items()}
         assert actors["test"] == set(data.EMOBOX_FOLDS[fold])
         assert not actors["train"] & actors["test"] and not actors["validation"] & actors["test"]
@@ -52,7 +52,7 @@ def test_emobox_folds_are_actor_disjoint_and_cover_all_actors_once():
 
 
 def test_full_protocol_holds_out_validation_actors_and_has_no_test():
-    splits = data.split_dataset(metadata_dataset(), "full", seed=3)
+    splits = data.split_dataset(metadata_dataset(), "full", seed=3, validation_actors=2)
     assert set(splits) == {"train", "validation"}
     assert not set(splits["train"]["actor"]) & set(splits["validation"]["actor"])
     assert len(splits["train"]) + len(splits["validation"]) == 1440
@@ -61,17 +61,17 @@ def test_full_protocol_holds_out_validation_actors_and_has_no_test():
 def test_no_validation_actors_puts_the_whole_training_pool_in_training():
     ds = metadata_dataset()
     for fold in range(1, 7):
-        kept = data.split_dataset(ds, "emobox", fold=fold)
-        pooled = data.split_dataset(ds, "emobox", fold=fold, validation_actors=0)
+        kept = data.split_dataset(ds, "emobox", fold=fold, validation_actors=2)
+        pooled = data.split_dataset(ds, "emobox", fold=fold)  # the default since 2026-11-27
         assert set(pooled) == {"train", "test"}
         assert set(pooled["train"]["actor"]) == set(kept["train"]["actor"]) | set(kept["validation"]["actor"])
         assert set(pooled["test"]["actor"]) == set(data.EMOBOX_FOLDS[fold])
         assert len(pooled["train"]) == 1200
-    assert set(data.split_dataset(ds, "full", validation_actors=0)) == {"train"}
-    assert len(data.split_dataset(ds, "full", validation_actors=0)["train"]) == 1440
+    assert set(data.split_dataset(ds, "full")) == {"train"}
+    assert len(data.split_dataset(ds, "full")["train"]) == 1440
     # `random` has no validation actors to give (every actor is in every split): its 10 % of clips stay.
-    assert ({k: len(v) for k, v in data.split_dataset(ds, "random", validation_actors=0).items()}
-            == {k: len(v) for k, v in data.split_dataset(ds, "random").items()})
+    assert ({k: len(v) for k, v in data.split_dataset(ds, "random").items()}
+            == {k: len(v) for k, v in data.split_dataset(ds, "random", validation_actors=2).items()})
     with pytest.raises(ValueError, match="validation_actors"):
         data.split_dataset(ds, "emobox", fold=1, validation_actors=-1)
 
@@ -143,7 +143,7 @@ def test_class_subset_renumbers_labels(fixture_dataset):
 
 
 def test_augmentation_changes_training_rows_and_never_evaluation_rows(fixture_dataset):
-    splits = data.split_dataset(fixture_dataset, "full", seed=0)
+    splits = data.split_dataset(fixture_dataset, "full", seed=0, validation_actors=2)
     before = {name: [np.asarray(x) for x in split["input_values"]] for name, split in splits.items()}
     train = data.AugmentedSplit(splits["train"], data.build_augmenter(probability=1.0), 16000)
     augmented = [train[i]["input_values"] for i in range(len(train))]

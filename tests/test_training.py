@@ -16,8 +16,8 @@ from train.cli import main
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    main(["--data", str(FIXTURE), "--protocol", "full", "--epochs", "6", "--batch-size", "8",
-          "--learning-rate", "3e-3", "--no-pitch", "--no-stretch", "--output-dir", str(out)])
+    main(["--data", str(FIXTURE), "--protocol", "full", "--validation-actors", "2", "--epochs", "6",
+          "--batch-size", "8", "--learning-rate", "3e-3", "--no-pitch", "--no-stretch", "--output-dir", str(out)])
     return out
 
 
@@ -184,6 +184,12 @@ def test_the_previous_recipes_are_still_one_option_away():
     # The default is the screen row adopted on 2026-11-27: log-mel (40 bands) at 2x channels, trained channels-last,
     # one SpecAugment mask of each kind.
     args, config = parsed("default")
+    assert args.validation_actors == 0  # since 2026-11-27: the fold models train on all 20 non-test actors
+    masks1_args, masks1_config = parsed("masks1")
+    assert masks1_args.validation_actors == 2 and masks1_config.to_dict() == config.to_dict()
+    assert masks1_args.channels_last == args.channels_last
+    # Every earlier network system held 2 validation actors out, and still does.
+    assert all(parsed(system)[0].validation_actors == 2 for system in SYSTEMS if system != "default")
     adopted = TRAINER_VARIANTS["full training path: log-mel 40 bands, 2x channels, channels-last (the default since "
                                "2026-11-26) + 1 SpecAugment mask of each kind (not 2)"]
     assert args.channels_last and adopted["channels_last"]
@@ -227,6 +233,9 @@ def test_the_committed_default_results_were_trained_with_todays_default_recipe()
         assert {k: v for k, v in recorded.items() if k != "model"} == {
             k: v for k, v in default.items() if k != "model"}, metrics
         assert SERConfig(**recorded["model"]).to_dict() == SERConfig().to_dict(), metrics
+        # ... on the actors it splits off now: everyone outside the test fold trains, no one is held out.
+        actors = json.loads(metrics.read_text())["actors"]
+        assert set(actors) == {"train", "test"} and len(actors["train"]) == 24 - len(actors["test"]), metrics
 
 
 def test_training_leaves_the_augmentation_workers_their_cores_and_restores_the_thread_count(tmp_path, monkeypatch):
@@ -305,8 +314,8 @@ def test_weight_average_keeps_the_mean_of_the_last_epochs_and_refits_batchnorm()
 def test_training_can_keep_the_average_of_the_last_epochs_weights(tmp_path):
     from safetensors.torch import load_file
 
-    args = ["--data", str(FIXTURE), "--protocol", "full", "--epochs", "3", "--batch-size", "8", "--workers", "0",
-            "--no-pitch", "--no-stretch"]
+    args = ["--data", str(FIXTURE), "--protocol", "full", "--validation-actors", "2", "--epochs", "3", "--batch-size",
+            "8", "--workers", "0", "--no-pitch", "--no-stretch"]
     main([*args, "--output-dir", str(tmp_path / "last")])
     main([*args, "--average-last-epochs", "2", "--output-dir", str(tmp_path / "averaged")])
     last, averaged = (json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("last", "averaged"))
@@ -408,8 +417,9 @@ def test_training_against_a_speaker_adversary(tmp_path, monkeypatch):
         adversary_before.update({k: v.clone() for k, v in self.adversary.state_dict().items()})
 
     monkeypatch.setattr(training.SpeakerAdversarialTrainer, "__init__", remember)
-    main(["--data", str(FIXTURE), "--protocol", "full", "--epochs", "3", "--batch-size", "8", "--workers", "0",
-          "--no-pitch", "--no-stretch", "--speaker-adversary", "0.5", "--output-dir", str(tmp_path)])
+    main(["--data", str(FIXTURE), "--protocol", "full", "--validation-actors", "2", "--epochs", "3", "--batch-size",
+          "8", "--workers", "0", "--no-pitch", "--no-stretch", "--speaker-adversary", "0.5", "--output-dir",
+          str(tmp_path)])
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["recipe"]["speaker_adversary"] == 0.5
     # Training batches carry the actor as an index of the 2 training actors (the fixture's other 2 validate).

@@ -33,10 +33,11 @@ def parse_args(argv=None):
                         "clip split, for comparison only; full: all actors, for a release model")
     p.add_argument("--fold", default="all", help="emobox fold 1..6, or 'all' (default) for the 6-fold summary")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds to run (each a separate model)")
-    p.add_argument("--validation-actors", type=int, default=2, metavar="N",
-                   help="actors of the training pool held out as validation (default %(default)s: one male, one "
-                        "female, chosen by the seed); 0 trains on every non-test actor and evaluates nothing during "
-                        "training. `random` holds out 10 %% of its training clips instead, whatever this says")
+    p.add_argument("--validation-actors", type=int, default=data.VALIDATION_ACTORS, metavar="N",
+                   help="actors of the training pool held out as validation, half male, half female, chosen by the "
+                        "seed (default %(default)s: train on every actor outside the test fold and evaluate nothing "
+                        "during training; the earlier systems and candidates held out 2). `random` holds out 10 %% "
+                        "of its training clips instead, whatever this says")
     p.add_argument("--output-dir", type=Path, required=True)
     p.add_argument("--resume", action="store_true",
                    help="keep the folds or seeds already finished in --output-dir (model and metrics.json) when their "
@@ -196,7 +197,7 @@ def main(argv=None) -> dict:
         print(f"== {name}: UA {metrics['unweighted_accuracy']:.3f} on {metrics['evaluated_on']}" if metrics["evaluated_on"]
               else f"== {name}: trained on every actor, nothing held out to score", flush=True)
         runs[name] = metrics
-    if len(runs) > 1:
+    if len(runs) > 1 and all(m["evaluated_on"] for m in runs.values()):  # runs on every actor scored nothing
         summary = summarize(runs, args.output_dir, args.protocol)
         print(summary_table(summary))
     if args.push_to_hub:

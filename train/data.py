@@ -138,8 +138,14 @@ def select_classes(ds: datasets.Dataset, classes: list[str]) -> tuple[datasets.D
     return ds, dict(enumerate(classes))
 
 
+# Actors of the training pool held out as validation. The default keeps its last epoch, so they would choose nothing;
+# they served to compare candidate recipes (which pin 2) and, since 2026-11-27, the fold models and the release train
+# on them too (bench/results/ablation/PREREGISTRATION.md).
+VALIDATION_ACTORS = 0
+
+
 def split_dataset(ds: datasets.Dataset, protocol: str, fold: int | None = None, seed: int = 0,
-                  validation_actors: int = 2) -> datasets.DatasetDict:
+                  validation_actors: int = VALIDATION_ACTORS) -> datasets.DatasetDict:
     """train / validation / test splits under a named protocol.
 
     - `emobox`: test = the 4 actors of EmoBox fold `fold`; validation = `validation_actors` of the
