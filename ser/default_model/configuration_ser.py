@@ -53,8 +53,8 @@ class SERConfig(PreTrainedConfig):
         rnn_hidden_size (`int`, defaults to 64): hidden size per direction for `pooling="gru"`.
         dropout (`float`, defaults to 0.1): dropout before the classifier, and half of it after each block.
         spec_augment (`bool`, defaults to `True`): mask random bands and frames while training.
-        freq_mask_param (`int`, defaults to 8): widest frequency mask, in coefficients.
-        time_mask_param (`int`, defaults to 20): widest time mask, in frames.
+        freq_mask_param (`int`, defaults to 8): widest frequency mask, in coefficients (0: no frequency mask).
+        time_mask_param (`int`, defaults to 20): widest time mask, in frames (0: no time mask).
         num_masks (`int`, defaults to 1): number of masks of each kind (2 masked so much of each clip that the
             network ended training below its validation accuracy; 1 scored higher on unseen actors).
         test_time_speeds (`list[float]`, defaults to `[]`):

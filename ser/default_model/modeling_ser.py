@@ -195,10 +195,10 @@ class SERForAudioClassification(SERPreTrainedModel):
         self.front_end = SERFrontEnd(config)
         masks = []
         for _ in range(config.num_masks):
-            masks += [
-                torchaudio.transforms.FrequencyMasking(config.freq_mask_param, iid_masks=True),
-                torchaudio.transforms.TimeMasking(config.time_mask_param, iid_masks=True),
-            ]
+            if config.freq_mask_param:
+                masks.append(torchaudio.transforms.FrequencyMasking(config.freq_mask_param, iid_masks=True))
+            if config.time_mask_param:
+                masks.append(torchaudio.transforms.TimeMasking(config.time_mask_param, iid_masks=True))
         self.spec_augment = nn.Sequential(*masks)
         dims = 2 if config.encoder == "cnn2d" else 1
         in_channels = config.num_feature_channels if dims == 2 else 1
