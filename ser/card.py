@@ -115,8 +115,8 @@ def summary_protocol(summary: dict) -> str:
 def eval_results(metrics: dict | None, summary: dict | None) -> list[EvalResult]:
     """model-index entries: this checkpoint's evaluation, then the cross-validation means."""
     results = []
-    if metrics is not None and metrics.get("evaluated_on"):
-        config, split, _ = checkpoint_protocol(metrics)
+    config, split, _ = checkpoint_protocol(metrics) if metrics is not None else (None, None, "")
+    if split is not None:
         for key, metric_type, args, name in METRICS:
             if key in metrics:
                 results.append(EvalResult(

@@ -194,8 +194,9 @@ def main(argv=None) -> dict:
             print(f"== {name}: already trained with this recipe in {run_dir}, kept", flush=True)
         else:
             metrics = train_fold(splits, recipe, run_dir, id2label, protocol=args.protocol)
-        print(f"== {name}: UA {metrics['unweighted_accuracy']:.3f} on {metrics['evaluated_on']}" if metrics["evaluated_on"]
-              else f"== {name}: trained on every actor, nothing held out to score", flush=True)
+        scored = (f"UA {metrics['unweighted_accuracy']:.3f} on {metrics['evaluated_on']}" if metrics["evaluated_on"]
+                  else "trained on every actor, nothing held out to score")
+        print(f"== {name}: {scored}", flush=True)
         runs[name] = metrics
     if len(runs) > 1 and all(m["evaluated_on"] for m in runs.values()):  # runs on every actor scored nothing
         summary = summarize(runs, args.output_dir, args.protocol)

@@ -342,7 +342,7 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
 
     report_split = "test" if "test" in splits else "validation" if validation is not None else None
     labels = [id2label[i] for i in range(config.num_labels)]
-    result, final_validation = {}, None
+    result, scores, final_validation = {}, {}, None
     if report_split:
         prediction = trainer.predict(data.as_arrays(splits[report_split]))
         # The saved model's own score on the validation actors: the last epoch's, unless its weights were averaged.
@@ -352,16 +352,16 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
                                 else trainer.predict(data.as_arrays(validation))).metrics["test_unweighted_accuracy"]
         result = metric.compute(predictions=prediction.predictions.argmax(-1), references=prediction.label_ids,
                                 num_labels=config.num_labels)
+        scores = {**result, "per_class": {
+            label: {"precision": result["precision"][i], "recall": result["recall"][i], "f1": result["f1"][i],
+                    "support": result["support"][i]} for i, label in enumerate(labels)}}
     metrics = {
         "protocol": protocol,
         "evaluated_on": report_split,
         "actors": {name: sorted(set(split["actor"])) for name, split in splits.items()},
         "clips": {name: len(split) for name, split in splits.items()},
         "labels": labels,
-        **result,
-        **({"per_class": {label: {"precision": result["precision"][i], "recall": result["recall"][i],
-                                  "f1": result["f1"][i], "support": result["support"][i]}
-                          for i, label in enumerate(labels)}} if result else {}),
+        **scores,
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_seconds": round(seconds, 1),
         "epochs_run": round(trainer.state.epoch),
