@@ -1,12 +1,22 @@
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
-import numpy as np
-import pytest
+# Every test run loads fixture folders from fresh temporary paths, and `datasets` caches each under a new key: in the
+# user's ~/.cache that grows with every run. Set before anything imports `datasets`, which reads it once.
+HF_DATASETS_CACHE = tempfile.mkdtemp(prefix="ser-tests-datasets-")
+os.environ["HF_DATASETS_CACHE"] = HF_DATASETS_CACHE
 
-import ser
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import ser  # noqa: E402
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(HF_DATASETS_CACHE, ignore_errors=True)
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "ravdess"
