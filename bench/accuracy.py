@@ -18,6 +18,7 @@ earlier projects, the speaker-DEPENDENT `random` protocol (5 seeds of an 80/20 s
   (it failed its 6-fold rule on the folds' validation actors);
 - `no_stretch`: an accuracy candidate: `masks1` without time-stretch augmentation (judged on the folds' validation
   actors by its rule in `bench/results/ablation/PREREGISTRATION.md`);
+- `dropout0`: an accuracy candidate: `masks1` without dropout (judged the same way);
 - `mfcc`: the default before that, MFCC+deltas at channels (24, 48, 96, 192), trained contiguous;
 - `clean40`: an earlier default recipe, 40 epochs on clean (not degraded) training audio, channels (16, 32, 64, 128);
 - `narrow`: the MFCC default before its widening on 2026-11-26, channels (16, 32, 64, 128);
@@ -78,6 +79,8 @@ SYSTEMS = {
     # An accuracy candidate (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 07:15 UTC): the `masks1` config
     # and recipe without time-stretch augmentation.
     "no_stretch": ["--model-config", json.dumps(MASKS1_MODEL), "--channels-last", "--no-stretch", *HELD_OUT],
+    # An accuracy candidate (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 08:00 UTC): `masks1` without dropout.
+    "dropout0": ["--model-config", json.dumps({**MASKS1_MODEL, "dropout": 0.0}), "--channels-last", *HELD_OUT],
     "mfcc": mfcc_system(),
     "narrow": NARROW,
     "clean40": CLEAN40,
