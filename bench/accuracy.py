@@ -79,7 +79,7 @@ SYSTEMS = {
     # An accuracy candidate (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 07:15 UTC): the `masks1` config
     # and recipe without time-stretch augmentation.
     "no_stretch": ["--model-config", json.dumps(MASKS1_MODEL), "--channels-last", "--no-stretch", *HELD_OUT],
-    # An accuracy candidate (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 08:00 UTC): `masks1` without dropout.
+    # An accuracy candidate (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 07:58 UTC): `masks1` without dropout.
     "dropout0": ["--model-config", json.dumps({**MASKS1_MODEL, "dropout": 0.0}), "--channels-last", *HELD_OUT],
     "mfcc": mfcc_system(),
     "narrow": NARROW,
