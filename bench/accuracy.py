@@ -16,8 +16,8 @@ earlier projects, the speaker-DEPENDENT `random` protocol (5 seeds of an 80/20 s
   (it failed its 6-fold rule on the folds' validation actors);
 - `pitch4`: an accuracy candidate that was not adopted: `masks1` with pitch shifts of up to 4 semitones instead of 2
   (it failed its 6-fold rule on the folds' validation actors);
-- `no_stretch`: an accuracy candidate: `masks1` without time-stretch augmentation (judged on the folds' validation
-  actors by its rule in `bench/results/ablation/PREREGISTRATION.md`);
+- `no_stretch`: an accuracy candidate that was not adopted: `masks1` without time-stretch augmentation (it failed its
+  6-fold rule on the folds' validation actors);
 - `dropout0`: an accuracy candidate: `masks1` without dropout (judged the same way);
 - `mfcc`: the default before that, MFCC+deltas at channels (24, 48, 96, 192), trained contiguous;
 - `clean40`: an earlier default recipe, 40 epochs on clean (not degraded) training audio, channels (16, 32, 64, 128);
@@ -76,8 +76,8 @@ SYSTEMS = {
     # An accuracy candidate that was not adopted (bench/results/ablation/PREREGISTRATION.md, 2026-11-27): the default
     # (spelled out) with pitch shifts of up to 4 semitones instead of 2.
     "pitch4": ["--model-config", json.dumps(MASKS1_MODEL), "--channels-last", "--pitch-semitones", "4", *HELD_OUT],
-    # An accuracy candidate (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 07:15 UTC): the `masks1` config
-    # and recipe without time-stretch augmentation.
+    # An accuracy candidate that was not adopted (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 07:15 UTC):
+    # the `masks1` config and recipe without time-stretch augmentation.
     "no_stretch": ["--model-config", json.dumps(MASKS1_MODEL), "--channels-last", "--no-stretch", *HELD_OUT],
     # An accuracy candidate (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 07:58 UTC): `masks1` without dropout.
     "dropout0": ["--model-config", json.dumps({**MASKS1_MODEL, "dropout": 0.0}), "--channels-last", *HELD_OUT],
@@ -204,7 +204,11 @@ def main(argv=None):
                                            "that (`masks1` with two masks of each kind); `time_masks` an accuracy "
                                            "candidate not adopted (`masks1` with time masks only, no frequency mask); "
                                            "`pitch4` an accuracy candidate not adopted (`masks1` with pitch shifts of "
-                                           "up to 4 semitones instead of 2); `mfcc` the default before that "
+                                           "up to 4 semitones instead of 2); `no_stretch` an accuracy candidate not "
+                                           "adopted (`masks1` without time-stretch augmentation); `dropout0` an "
+                                           "accuracy candidate (`masks1` without dropout; see its pre-registration "
+                                           "for the outcome); `mfcc` the "
+                                           "default before that "
                                            "(MFCC+deltas, channels 24, 48, 96, 192); "
                                            "`narrow` the MFCC default before its widening (channels 16, 32, 64, "
                                            "128); `clean40` an earlier default (40 epochs, no degraded audio in "
