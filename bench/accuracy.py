@@ -18,7 +18,7 @@ earlier projects, the speaker-DEPENDENT `random` protocol (5 seeds of an 80/20 s
   (it failed its 6-fold rule on the folds' validation actors);
 - `no_stretch`: an accuracy candidate that was not adopted: `masks1` without time-stretch augmentation (it failed its
   6-fold rule on the folds' validation actors);
-- `dropout0`: an accuracy candidate: `masks1` without dropout (judged the same way);
+- `dropout0`: an accuracy candidate that was not adopted: `masks1` without dropout (it failed the same rule);
 - `mfcc`: the default before that, MFCC+deltas at channels (24, 48, 96, 192), trained contiguous;
 - `clean40`: an earlier default recipe, 40 epochs on clean (not degraded) training audio, channels (16, 32, 64, 128);
 - `narrow`: the MFCC default before its widening on 2026-11-26, channels (16, 32, 64, 128);
@@ -79,7 +79,8 @@ SYSTEMS = {
     # An accuracy candidate that was not adopted (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 07:15 UTC):
     # the `masks1` config and recipe without time-stretch augmentation.
     "no_stretch": ["--model-config", json.dumps(MASKS1_MODEL), "--channels-last", "--no-stretch", *HELD_OUT],
-    # An accuracy candidate (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 07:58 UTC): `masks1` without dropout.
+    # An accuracy candidate that was not adopted (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 07:58 UTC):
+    # `masks1` without dropout.
     "dropout0": ["--model-config", json.dumps({**MASKS1_MODEL, "dropout": 0.0}), "--channels-last", *HELD_OUT],
     "mfcc": mfcc_system(),
     "narrow": NARROW,
@@ -206,8 +207,7 @@ def main(argv=None):
                                            "`pitch4` an accuracy candidate not adopted (`masks1` with pitch shifts of "
                                            "up to 4 semitones instead of 2); `no_stretch` an accuracy candidate not "
                                            "adopted (`masks1` without time-stretch augmentation); `dropout0` an "
-                                           "accuracy candidate (`masks1` without dropout; see its pre-registration "
-                                           "for the outcome); `mfcc` the "
+                                           "accuracy candidate not adopted (`masks1` without dropout); `mfcc` the "
                                            "default before that "
                                            "(MFCC+deltas, channels 24, 48, 96, 192); "
                                            "`narrow` the MFCC default before its widening (channels 16, 32, 64, "
