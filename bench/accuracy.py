@@ -83,6 +83,9 @@ SYSTEMS = {
     # An accuracy candidate that was not adopted (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 07:58 UTC):
     # `masks1` without dropout.
     "dropout0": ["--model-config", json.dumps({**MASKS1_MODEL, "dropout": 0.0}), "--channels-last", *HELD_OUT],
+    # An accuracy candidate (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 10:10 UTC): `masks1` with its
+    # weights averaged over the last 15 epochs.
+    "swa15": ["--model-config", json.dumps(MASKS1_MODEL), "--channels-last", "--average-last-epochs", "15", *HELD_OUT],
     "mfcc": mfcc_system(),
     "narrow": NARROW,
     "clean40": CLEAN40,
