@@ -86,6 +86,10 @@ SYSTEMS = {
     # An accuracy candidate (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 10:10 UTC): `masks1` with its
     # weights averaged over the last 15 epochs.
     "swa15": ["--model-config", json.dumps(MASKS1_MODEL), "--channels-last", "--average-last-epochs", "15", *HELD_OUT],
+    # Not a candidate (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 10:41 UTC): `masks1` trained with
+    # seed 1 on the same splits (the validation actors still chosen by seed 0), to measure run-to-run spread.
+    "masks1_seed1": ["--model-config", json.dumps(MASKS1_MODEL), "--channels-last", "--seeds", "1", "--split-seed", "0",
+                     *HELD_OUT],
     "mfcc": mfcc_system(),
     "narrow": NARROW,
     "clean40": CLEAN40,

@@ -510,3 +510,18 @@ def test_the_trainers_evaluation_batches_differ_from_the_library_only_by_centrin
     np.testing.assert_allclose(through_collate(centred), expected, atol=1e-5)
     # The padded-row DC removal is not exact: the known difference.
     assert not np.array_equal(through_collate(waves), expected)
+
+
+def test_split_seed_keeps_the_validation_actors_while_the_seed_changes_the_training(tmp_path):
+    from train import data
+
+    clips = data.load_ravdess(str(FIXTURE))
+    validation = {seed: sorted(set(data.split_dataset(clips, "full", seed=seed, validation_actors=2)["validation"]
+                                   ["actor"])) for seed in range(4)}
+    seed, other = next((s, o) for s in validation for o in validation if validation[s] != validation[o])
+    run = main(["--data", str(FIXTURE), "--protocol", "full", "--validation-actors", "2", "--seeds", str(other),
+                "--split-seed", str(seed), "--epochs", "1", "--batch-size", "8", "--workers", "0", "--no-pitch",
+                "--no-stretch", "--output-dir", str(tmp_path)])
+    metrics = run[f"seed{other}"]
+    assert metrics["actors"]["validation"] == validation[seed] != validation[other]
+    assert (metrics["recipe"]["seed"], metrics["recipe"]["split_seed"]) == (other, seed)

@@ -38,6 +38,9 @@ def parse_args(argv=None):
                         "seed (default %(default)s: train on every actor outside the test fold and evaluate nothing "
                         "during training; the earlier systems and candidates held out 2). `random` holds out 10 %% "
                         "of its training clips instead, whatever this says")
+    p.add_argument("--split-seed", type=int, default=None, metavar="SEED",
+                   help="seed that picks the validation actors (emobox, full) or the clip split (random) "
+                        "(default: each run's own seed); fixed, it lets --seeds vary the training alone")
     p.add_argument("--output-dir", type=Path, required=True)
     p.add_argument("--resume", action="store_true",
                    help="keep the folds or seeds already finished in --output-dir (model and metrics.json) when their "
@@ -162,7 +165,7 @@ def main(argv=None) -> dict:
         class_weights=not args.no_class_weights, noise=not args.no_noise,
         pitch=not args.no_pitch, pitch_semitones=args.pitch_semitones, stretch=not args.no_stretch,
         shift=not args.no_shift,
-        augment_probability=args.augment_probability, workers=args.workers,
+        augment_probability=args.augment_probability, workers=args.workers, split_seed=args.split_seed,
         model={**(json.loads(args.model_config) if args.model_config else {}),
                **({"spec_augment": False} if args.no_spec_augment else {})},
     )
@@ -184,7 +187,8 @@ def main(argv=None) -> dict:
 
     runs = {}
     for name, fold, seed in jobs:
-        splits = data.split_dataset(dataset, args.protocol, fold=fold, seed=seed,
+        splits = data.split_dataset(dataset, args.protocol, fold=fold,
+                                    seed=seed if args.split_seed is None else args.split_seed,
                                     validation_actors=args.validation_actors)
         run_dir = args.output_dir / name if len(jobs) > 1 else args.output_dir
         print(f"== {name}: " + ", ".join(f"{k} {len(v)} clips" for k, v in splits.items()), flush=True)

@@ -59,6 +59,9 @@ class Recipe:
     # (stochastic weight averaging), BatchNorm statistics recomputed on the training split. Validation UA swings by
     # several points from one late epoch to the next; an average of those weights costs nothing at inference.
     average_last_epochs: int = 0
+    # The seed that picked the split (validation actors, or the `random` clip split), when it is not `seed`: recorded
+    # so that --resume does not keep a run made on another split.
+    split_seed: int | None = None
     # 0 turns it off; w > 0 adds a speaker adversary (domain-adversarial training, Ganin & Lempitsky 2015, with the
     # training actors as domains): a small classifier learns to name the actor from the pooled embedding, and a
     # speaker term, its weight rising from 0 to w over training, trains the network to defeat it. What
