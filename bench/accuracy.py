@@ -86,6 +86,10 @@ SYSTEMS = {
     # An accuracy candidate (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 10:10 UTC): `masks1` with its
     # weights averaged over the last 15 epochs.
     "swa15": ["--model-config", json.dumps(MASKS1_MODEL), "--channels-last", "--average-last-epochs", "15", *HELD_OUT],
+    # `swa15`'s refit on every actor outside the test fold, should it pass its rule: the default recipe with the
+    # weights averaged over the last 15 epochs.
+    "swa15_all": ["--model-config", json.dumps(MASKS1_MODEL), "--channels-last", "--validation-actors", "0",
+                  "--average-last-epochs", "15"],
     # Not a candidate (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 10:41 UTC): `masks1` trained with
     # seed 1 on the same splits (the validation actors still chosen by seed 0), to measure run-to-run spread.
     "masks1_seed1": ["--model-config", json.dumps(MASKS1_MODEL), "--channels-last", "--seeds", "1", "--split-seed", "0",

@@ -189,7 +189,11 @@ def test_the_previous_recipes_are_still_one_option_away():
     assert masks1_args.validation_actors == 2 and masks1_config.to_dict() == config.to_dict()
     assert masks1_args.channels_last == args.channels_last
     # Every earlier network system held 2 validation actors out, and still does.
-    assert all(parsed(system)[0].validation_actors == 2 for system in SYSTEMS if system != "default")
+    assert all(parsed(system)[0].validation_actors == 2 for system in SYSTEMS if system not in ("default", "swa15_all"))
+    # `swa15`'s refit trains on all 20 like the default, and differs from it in the weight averaging alone.
+    swa_args, swa_config = parsed("swa15_all")
+    assert (swa_args.validation_actors, swa_args.average_last_epochs, swa_args.channels_last) == (0, 15, True)
+    assert swa_config.to_dict() == config.to_dict() and parsed("default")[0].average_last_epochs == 0
     adopted = TRAINER_VARIANTS["full training path: log-mel 40 bands, 2x channels, channels-last (the default since "
                                "2026-11-26) + 1 SpecAugment mask of each kind (not 2)"]
     assert args.channels_last and adopted["channels_last"]
