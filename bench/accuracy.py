@@ -19,6 +19,11 @@ earlier projects, the speaker-DEPENDENT `random` protocol (5 seeds of an 80/20 s
 - `no_stretch`: an accuracy candidate that was not adopted: `masks1` without time-stretch augmentation (it failed its
   6-fold rule on the folds' validation actors);
 - `dropout0`: an accuracy candidate that was not adopted: `masks1` without dropout (it failed the same rule);
+- `swa15`: an accuracy candidate that passed the same rule: `masks1` with its weights averaged over the last 15 of
+  the 60 epochs (`--average-last-epochs 15`), BatchNorm statistics refitted;
+- `swa15_all`: its refit on all 20 actors outside the test fold (the default recipe with that averaging);
+- `masks1_seed1`: not a candidate: `masks1` trained with seed 1 on the same splits (`--split-seed 0`), for the
+  run-to-run spread of the figures that judge candidates;
 - `mfcc`: the default before that, MFCC+deltas at channels (24, 48, 96, 192), trained contiguous;
 - `clean40`: an earlier default recipe, 40 epochs on clean (not degraded) training audio, channels (16, 32, 64, 128);
 - `narrow`: the MFCC default before its widening on 2026-11-26, channels (16, 32, 64, 128);
@@ -219,7 +224,11 @@ def main(argv=None):
                                            "`pitch4` an accuracy candidate not adopted (`masks1` with pitch shifts of "
                                            "up to 4 semitones instead of 2); `no_stretch` an accuracy candidate not "
                                            "adopted (`masks1` without time-stretch augmentation); `dropout0` an "
-                                           "accuracy candidate not adopted (`masks1` without dropout); `mfcc` the "
+                                           "accuracy candidate not adopted (`masks1` without dropout); `swa15` an "
+                                           "accuracy candidate that passed its rule (`masks1` with the weights of "
+                                           "its last 15 epochs averaged) and `swa15_all` its refit on all 20 actors; "
+                                           "`masks1_seed1` `masks1` with seed 1 on the same splits (run-to-run "
+                                           "spread, not a candidate); `mfcc` the "
                                            "default before that "
                                            "(MFCC+deltas, channels 24, 48, 96, 192); "
                                            "`narrow` the MFCC default before its widening (channels 16, 32, 64, "
