@@ -66,6 +66,12 @@ def mfcc_system(**model) -> list[str]:
     return ["--model-config", json.dumps({**MFCC_MODEL, **model}), "--no-channels-last", *HELD_OUT]
 
 
+def masks1_system(*options: str, **model) -> list[str]:
+    """`python -m train` arguments for `masks1` (the default config, channels-last, 2 validation actors) with these
+    options (later ones win, so `--validation-actors 0` trains on every actor) and `SERConfig` changes."""
+    return ["--model-config", json.dumps({**MASKS1_MODEL, **model}), "--channels-last", *HELD_OUT, *options]
+
+
 NARROW = mfcc_system(channels=[16, 32, 64, 128])
 CLEAN40_RECIPE = ["--epochs", "40", "--no-degrade", "--workers", "1"]
 CLEAN40 = [*CLEAN40_RECIPE, *NARROW]
@@ -74,31 +80,29 @@ CLEAN40 = [*CLEAN40_RECIPE, *NARROW]
 SYSTEMS = {
     "default": [],
     # The default until 2026-11-27 05:09 UTC: the same config and recipe, 2 actors of each fold held out as validation.
-    "masks1": ["--model-config", json.dumps(MASKS1_MODEL), "--channels-last", *HELD_OUT],
+    "masks1": masks1_system(),
     "logmel40_2x": ["--model-config", json.dumps(LOGMEL40_2X_MODEL), "--channels-last", *HELD_OUT],
     # An accuracy candidate that was not adopted (bench/results/ablation/PREREGISTRATION.md, 2026-11-27): the default
     # (spelled out) with time masks only, no frequency mask.
-    "time_masks": ["--model-config", json.dumps({**MASKS1_MODEL, "freq_mask_param": 0}), "--channels-last", *HELD_OUT],
+    "time_masks": masks1_system(freq_mask_param=0),
     # An accuracy candidate that was not adopted (bench/results/ablation/PREREGISTRATION.md, 2026-11-27): the default
     # (spelled out) with pitch shifts of up to 4 semitones instead of 2.
-    "pitch4": ["--model-config", json.dumps(MASKS1_MODEL), "--channels-last", "--pitch-semitones", "4", *HELD_OUT],
+    "pitch4": masks1_system("--pitch-semitones", "4"),
     # An accuracy candidate that was not adopted (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 07:15 UTC):
     # the `masks1` config and recipe without time-stretch augmentation.
-    "no_stretch": ["--model-config", json.dumps(MASKS1_MODEL), "--channels-last", "--no-stretch", *HELD_OUT],
+    "no_stretch": masks1_system("--no-stretch"),
     # An accuracy candidate that was not adopted (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 07:58 UTC):
     # `masks1` without dropout.
-    "dropout0": ["--model-config", json.dumps({**MASKS1_MODEL, "dropout": 0.0}), "--channels-last", *HELD_OUT],
+    "dropout0": masks1_system(dropout=0.0),
     # An accuracy candidate (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 10:10 UTC): `masks1` with its
     # weights averaged over the last 15 epochs.
-    "swa15": ["--model-config", json.dumps(MASKS1_MODEL), "--channels-last", "--average-last-epochs", "15", *HELD_OUT],
+    "swa15": masks1_system("--average-last-epochs", "15"),
     # `swa15`'s refit on every actor outside the test fold, should it pass its rule: the default recipe with the
     # weights averaged over the last 15 epochs.
-    "swa15_all": ["--model-config", json.dumps(MASKS1_MODEL), "--channels-last", "--validation-actors", "0",
-                  "--average-last-epochs", "15"],
+    "swa15_all": masks1_system("--validation-actors", "0", "--average-last-epochs", "15"),
     # Not a candidate (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 10:41 UTC): `masks1` trained with
     # seed 1 on the same splits (the validation actors still chosen by seed 0), to measure run-to-run spread.
-    "masks1_seed1": ["--model-config", json.dumps(MASKS1_MODEL), "--channels-last", "--seeds", "1", "--split-seed", "0",
-                     *HELD_OUT],
+    "masks1_seed1": masks1_system("--seeds", "1", "--split-seed", "0"),
     "mfcc": mfcc_system(),
     "narrow": NARROW,
     "clean40": CLEAN40,
