@@ -7,10 +7,11 @@ Systems, each under the speaker-independent `emobox` protocol (6 actor-disjoint 
 earlier projects, the speaker-DEPENDENT `random` protocol (5 seeds of an 80/20 stratified clip split):
 - `default`: the default `SERConfig` and training recipe (`python -m train` without options): log-mel (40 bands)
   at channels (32, 64, 128, 256), one SpecAugment mask of each kind, trained channels-last, on all 20 actors outside
-  the test fold; adopted on 2026-11-27 by the rules in `bench/results/ablation/PREREGISTRATION.md`, where it ran as
-  `all_actors`;
-- `masks1`: the default before that (2026-11-27, until 05:09 UTC): the same with 2 actors of each fold held out as
-  validation (18 trained on);
+  the test fold, its weights averaged over the last 15 of the 60 epochs; adopted on 2026-11-27 by the rules in
+  `bench/results/ablation/PREREGISTRATION.md`, where it ran as `swa15_all`;
+- `all_actors`: the default before that (2026-11-27, 05:09 UTC until the averaging): the same, the last epoch kept;
+- `masks1`: the default before that (2026-11-27, until 05:09 UTC): `all_actors` with 2 actors of each fold held out
+  as validation (18 trained on);
 - `logmel40_2x`: the default before that (2026-11-26): `masks1` with two SpecAugment masks of each kind;
 - `time_masks`: an accuracy candidate that was not adopted: `masks1` with time masks only, no frequency mask
   (it failed its 6-fold rule on the folds' validation actors);
@@ -20,8 +21,7 @@ earlier projects, the speaker-DEPENDENT `random` protocol (5 seeds of an 80/20 s
   6-fold rule on the folds' validation actors);
 - `dropout0`: an accuracy candidate that was not adopted: `masks1` without dropout (it failed the same rule);
 - `swa15`: an accuracy candidate that passed the same rule: `masks1` with its weights averaged over the last 15 of
-  the 60 epochs (`--average-last-epochs 15`), BatchNorm statistics refitted;
-- `swa15_all`: its refit on all 20 actors outside the test fold (the default recipe with that averaging);
+  the 60 epochs (`--average-last-epochs 15`), BatchNorm statistics refitted; its refit on all 20 actors is `default`;
 - `masks1_seed1`: not a candidate: `masks1` trained with seed 1 on the same splits (`--split-seed 0`), for the
   run-to-run spread of the figures that judge candidates;
 - `mfcc`: the default before that, MFCC+deltas at channels (24, 48, 96, 192), trained contiguous;
@@ -59,17 +59,21 @@ RESULTS = Path(__file__).parent / "results" / "accuracy"
 # The systems measured before 2026-11-27 05:09 UTC, and the candidates judged against `masks1` since, hold 2 actors
 # of each fold out of training, as validation.
 HELD_OUT = ["--validation-actors", "2"]
+# The systems measured before the weight averaging became the default (2026-11-27, `swa15`) kept the last epoch.
+LAST_EPOCH = ["--average-last-epochs", "0"]
 
 
 def mfcc_system(**model) -> list[str]:
     """`python -m train` arguments for the MFCC default (trained contiguous) with these `SERConfig` changes."""
-    return ["--model-config", json.dumps({**MFCC_MODEL, **model}), "--no-channels-last", *HELD_OUT]
+    return ["--model-config", json.dumps({**MFCC_MODEL, **model}), "--no-channels-last", *HELD_OUT, *LAST_EPOCH]
 
 
 def masks1_system(*options: str, **model) -> list[str]:
-    """`python -m train` arguments for `masks1` (the default config, channels-last, 2 validation actors) with these
-    options (later ones win, so `--validation-actors 0` trains on every actor) and `SERConfig` changes."""
-    return ["--model-config", json.dumps({**MASKS1_MODEL, **model}), "--channels-last", *HELD_OUT, *options]
+    """`python -m train` arguments for `masks1` (the default config, channels-last, 2 validation actors, the last
+    epoch kept) with these options (later ones win, so `--validation-actors 0` trains on every actor) and `SERConfig`
+    changes."""
+    return ["--model-config", json.dumps({**MASKS1_MODEL, **model}), "--channels-last", *HELD_OUT, *LAST_EPOCH,
+            *options]
 
 
 NARROW = mfcc_system(channels=[16, 32, 64, 128])
@@ -79,9 +83,11 @@ CLEAN40 = [*CLEAN40_RECIPE, *NARROW]
 # actors they were measured with, so a change of the defaults does not silently change them.
 SYSTEMS = {
     "default": [],
-    # The default until 2026-11-27 05:09 UTC: the same config and recipe, 2 actors of each fold held out as validation.
+    # The default until the weight averaging (2026-11-27, `swa15`): the same config and recipe, the last epoch kept.
+    "all_actors": masks1_system("--validation-actors", "0"),
+    # The default until 2026-11-27 05:09 UTC: `all_actors` with 2 actors of each fold held out as validation.
     "masks1": masks1_system(),
-    "logmel40_2x": ["--model-config", json.dumps(LOGMEL40_2X_MODEL), "--channels-last", *HELD_OUT],
+    "logmel40_2x": ["--model-config", json.dumps(LOGMEL40_2X_MODEL), "--channels-last", *HELD_OUT, *LAST_EPOCH],
     # An accuracy candidate that was not adopted (bench/results/ablation/PREREGISTRATION.md, 2026-11-27): the default
     # (spelled out) with time masks only, no frequency mask.
     "time_masks": masks1_system(freq_mask_param=0),
@@ -94,12 +100,10 @@ SYSTEMS = {
     # An accuracy candidate that was not adopted (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 07:58 UTC):
     # `masks1` without dropout.
     "dropout0": masks1_system(dropout=0.0),
-    # An accuracy candidate (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 10:10 UTC): `masks1` with its
-    # weights averaged over the last 15 epochs.
+    # An accuracy candidate that passed its rule (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 10:10 UTC):
+    # `masks1` with its weights averaged over the last 15 epochs. Its refit on all 20 actors, which ran as
+    # `swa15_all`, is the default.
     "swa15": masks1_system("--average-last-epochs", "15"),
-    # `swa15`'s refit on every actor outside the test fold, should it pass its rule: the default recipe with the
-    # weights averaged over the last 15 epochs.
-    "swa15_all": masks1_system("--validation-actors", "0", "--average-last-epochs", "15"),
     # Not a candidate (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 10:41 UTC): `masks1` trained with
     # seed 1 on the same splits (the validation actors still chosen by seed 0), to measure run-to-run spread.
     "masks1_seed1": masks1_system("--seeds", "1", "--split-seed", "0"),
@@ -219,10 +223,11 @@ def main(argv=None):
                                            " UA = unweighted accuracy (mean per-class recall), the headline; WA = "
                                            "accuracy.\n\nSystems: `default` is `python -m train` without options "
                                            "(log-mel, 40 bands, channels 32, 64, 128, 256, one SpecAugment mask of "
-                                           "each kind, trained channels-last on all 20 actors outside the test fold; "
-                                           "the default since 2026-11-27 05:09 UTC, `all_actors` in its "
-                                           "pre-registration); `masks1` the default before it (the same with 2 of "
-                                           "those actors held out as validation); `logmel40_2x` the default before "
+                                           "each kind, trained channels-last on all 20 actors outside the test fold, "
+                                           "the weights of its last 15 epochs averaged; `swa15_all` in its "
+                                           "pre-registration); `all_actors` the default before it (the same, the "
+                                           "last epoch kept); `masks1` the default before that (`all_actors` with 2 "
+                                           "of those actors held out as validation); `logmel40_2x` the default before "
                                            "that (`masks1` with two masks of each kind); `time_masks` an accuracy "
                                            "candidate not adopted (`masks1` with time masks only, no frequency mask); "
                                            "`pitch4` an accuracy candidate not adopted (`masks1` with pitch shifts of "
@@ -230,7 +235,7 @@ def main(argv=None):
                                            "adopted (`masks1` without time-stretch augmentation); `dropout0` an "
                                            "accuracy candidate not adopted (`masks1` without dropout); `swa15` an "
                                            "accuracy candidate that passed its rule (`masks1` with the weights of "
-                                           "its last 15 epochs averaged) and `swa15_all` its refit on all 20 actors; "
+                                           "its last 15 epochs averaged; `default` is its refit on all 20 actors); "
                                            "`masks1_seed1` `masks1` with seed 1 on the same splits (run-to-run "
                                            "spread, not a candidate); `mfcc` the "
                                            "default before that "
@@ -244,7 +249,7 @@ def main(argv=None):
                                            "channels 32, 64, 128, 256); `logmel` a robustness candidate not "
                                            "adopted (`mfcc` with log-mel, 64 bands, in place of MFCC+deltas); `cnn1d` "
                                            "and `rf` the earlier projects' designs (see the module docstring). A "
-                                           "system's `random` row is missing until that run is made; `default`'s "
+                                           "system's `random` row is missing until that run is made; `all_actors`'s "
                                            "serves `masks1` too (`random` holds out 10 % of its clips either "
                                            "way, so their `random` runs are the same).\n\n" + text)
     print(text)

@@ -53,6 +53,14 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
+def kept_weights(metrics: dict) -> str:
+    """Which weights a run without early stopping saved, in words."""
+    # A record written before the setting existed lacks it: those runs kept the last epoch.
+    epochs = metrics.get("recipe", {}).get("average_last_epochs") or 0
+    return (f"the weights of the last {epochs} epochs are averaged, BatchNorm statistics refitted (stochastic weight "
+            "averaging)" if epochs else "the last epoch is kept")
+
+
 def checkpoint_protocol(metrics: dict) -> tuple[str | None, str | None, str]:
     """(model-index config, split, one-paragraph statement) for the evaluation in `metrics.json`; config and split
     are None for a checkpoint trained on every actor, which has nothing of its own to report.
@@ -62,9 +70,10 @@ def checkpoint_protocol(metrics: dict) -> tuple[str | None, str | None, str]:
     actors = {name: set(group) for name, group in metrics.get("actors", {}).items()}
     clips = metrics.get("clips", {})
     train, validation, test = actors.get("train", set()), actors.get("validation", set()), actors.get("test", set())
-    # with patience 0 the last epoch is kept, so validation actors only draw the learning curve
+    # with patience 0 the last epoch (or an average of the last ones) is kept, so validation actors only draw the
+    # learning curve
     chose_epoch = bool(metrics.get("recipe", {}).get("patience", 1))
-    role = "chose the best epoch" if chose_epoch else "only monitored training (the last epoch is kept)"
+    role = "chose the best epoch" if chose_epoch else f"only monitored training ({kept_weights(metrics)})"
     trained = (f"Trained on {clips.get('train', '?')} clips of {len(train)} actors; the validation split "
                f"({clips.get('validation', '?')} clips, actors {_actors(sorted(validation))}) {role}."
                if validation else
@@ -90,7 +99,7 @@ def checkpoint_protocol(metrics: dict) -> tuple[str | None, str | None, str]:
         f"{_actors(sorted(actors.get(split, ())))}). " + (
             "Those actors were not trained on but chose the best epoch (early stopping), so the figures are "
             "optimistic estimates, not a test result." if chose_epoch else
-            "Those actors were not trained on and chose nothing (the last epoch is kept), but they are only "
+            f"Those actors were not trained on and chose nothing ({kept_weights(metrics)}), but they are only "
             f"{len(actors.get(split, ()))} voices: a noisy estimate, not a test result."))
 
 
@@ -194,7 +203,7 @@ def _training_section(metrics: dict | None, config: dict) -> list[str]:
               f"{recipe.get('patience')}" + (f" (ran {metrics['epochs_run']})" if "epochs_run" in metrics else "")
               if recipe.get("patience") else
               f"- Epochs: {recipe.get('epochs')} on a cosine learning-rate schedule "
-              f"(warm-up {recipe.get('warmup_ratio', 0):.0%}); the last epoch is kept"),
+              f"(warm-up {recipe.get('warmup_ratio', 0):.0%}); {kept_weights(metrics)}"),
              f"- Waveform augmentation (each with probability {recipe.get('augment_probability')}): "
              + (", ".join(augment) if augment else "none"),
              f"- Seed: {recipe.get('seed')}"]

@@ -171,6 +171,9 @@ def test_card_says_whether_the_validation_actors_chose_the_epoch(checkpoint):
     early, last = (render_model_card(MODEL_ID, config, m) for m in (early_stopped, last_epoch))
     assert "chose the best epoch (early stopping)" in early and "early stopping on validation UA" in early
     assert "chose the best epoch" not in last and "the last epoch is kept" in last
+    last_epoch["recipe"]["average_last_epochs"] = 15
+    averaged = render_model_card(MODEL_ID, config, last_epoch)
+    assert "the last epoch is kept" not in averaged and "the weights of the last 15 epochs are averaged" in averaged
 
 
 def test_card_of_a_checkpoint_trained_on_every_actor_gives_only_the_cross_validation(checkpoint):

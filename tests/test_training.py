@@ -173,6 +173,7 @@ def test_the_previous_recipes_are_still_one_option_away():
     from bench.accuracy import CLEAN40, SYSTEMS
     from ser import SERConfig
     from train.cli import parse_args
+    from train.train import Recipe
 
     def parsed(system):
         args = parse_args(["--output-dir", "x", *SYSTEMS[system]])
@@ -185,15 +186,19 @@ def test_the_previous_recipes_are_still_one_option_away():
     # one SpecAugment mask of each kind.
     args, config = parsed("default")
     assert args.validation_actors == 0  # since 2026-11-27: the fold models train on all 20 non-test actors
-    masks1_args, masks1_config = parsed("masks1")
-    assert masks1_args.validation_actors == 2 and masks1_config.to_dict() == config.to_dict()
-    assert masks1_args.channels_last == args.channels_last
-    # Every earlier network system held 2 validation actors out, and still does.
-    assert all(parsed(system)[0].validation_actors == 2 for system in SYSTEMS if system not in ("default", "swa15_all"))
-    # `swa15`'s refit trains on all 20 like the default, and differs from it in the weight averaging alone.
-    swa_args, swa_config = parsed("swa15_all")
-    assert (swa_args.validation_actors, swa_args.average_last_epochs, swa_args.channels_last) == (0, 15, True)
-    assert swa_config.to_dict() == config.to_dict() and parsed("default")[0].average_last_epochs == 0
+    # ... and keep their weights averaged over the last 15 epochs (`swa15`, adopted later that day).
+    assert args.average_last_epochs is None and Recipe(epochs=args.epochs).average_last_epochs == 15
+    # The default before that, `all_actors`, differs in the averaging alone; `masks1` also held 2 actors out.
+    for system, held_out in (("all_actors", 0), ("masks1", 2)):
+        earlier_args, earlier_config = parsed(system)
+        assert earlier_config.to_dict() == config.to_dict() and earlier_args.channels_last == args.channels_last
+        assert (earlier_args.validation_actors, earlier_args.average_last_epochs) == (held_out, 0)
+    # Every earlier network system held 2 validation actors out and kept the last epoch, and still does, but for the
+    # one candidate that averaged.
+    earlier = [parsed(system)[0] for system in SYSTEMS if system not in ("default", "all_actors")]
+    assert all(args.validation_actors == 2 for args in earlier)
+    assert [args.average_last_epochs for args in earlier].count(0) == len(earlier) - 1
+    assert parsed("swa15")[0].average_last_epochs == 15
     adopted = TRAINER_VARIANTS["full training path: log-mel 40 bands, 2x channels, channels-last (the default since "
                                "2026-11-26) + 1 SpecAugment mask of each kind (not 2)"]
     assert args.channels_last and adopted["channels_last"]
@@ -343,13 +348,25 @@ def test_resume_counts_a_setting_missing_from_an_older_record_as_its_default(tmp
     main(args)
     metrics_file = tmp_path / "metrics.json"
     metrics = json.loads(metrics_file.read_text())
-    del metrics["recipe"]["average_last_epochs"]  # as written before the setting existed
+    # As written before the settings existed: the code then kept the last epoch and trained contiguous, which is no
+    # longer the default.
+    del metrics["recipe"]["average_last_epochs"], metrics["recipe"]["channels_last"]
     metrics_file.write_text(json.dumps(metrics))
     splits = data.split_dataset(data.load_ravdess(str(FIXTURE)), "full")
     id2label = dict(enumerate(ser.RAVDESS_EMOTIONS))
-    recipe = Recipe(**{**metrics["recipe"], "average_last_epochs": 0})
-    assert finished_run(tmp_path, recipe, splits, id2label) is not None
-    assert finished_run(tmp_path, Recipe(**{**metrics["recipe"], "average_last_epochs": 1}), splits, id2label) is None
+    recipe = {**metrics["recipe"], "average_last_epochs": 0, "channels_last": False}
+    assert finished_run(tmp_path, Recipe(**recipe), splits, id2label) is not None
+    assert finished_run(tmp_path, Recipe(**{**recipe, "average_last_epochs": 1}), splits, id2label) is None
+    assert finished_run(tmp_path, Recipe(**{**recipe, "channels_last": True}), splits, id2label) is None
+
+
+def test_the_weight_averaging_covers_the_last_quarter_of_training_unless_patience_picks_an_epoch():
+    from train.train import Recipe
+
+    assert Recipe().average_last_epochs == 15 and Recipe().epochs == 60
+    assert [Recipe(epochs=n).average_last_epochs for n in (3, 4, 10)] == [0, 1, 2]
+    assert Recipe(patience=5).average_last_epochs == 0
+    assert Recipe(epochs=10, average_last_epochs=6).average_last_epochs == 6
 
 
 def test_a_channels_last_training_step_matches_a_contiguous_one():

@@ -17,7 +17,7 @@ import numpy as np
 from ser import RAVDESS_EMOTIONS
 
 from . import data, plots
-from .train import Recipe, train_fold
+from .train import BEFORE_THE_SETTING, Recipe, train_fold
 
 
 def parse_args(argv=None):
@@ -52,8 +52,8 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=defaults.epochs)
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    p.add_argument("--patience", type=int, default=defaults.patience, help="0 (default): train every epoch and keep the last; N: stop when validation UA has "
-                        "not improved for N epochs and keep the best")
+    p.add_argument("--patience", type=int, default=defaults.patience, help="0 (default): train every epoch (see --average-last-epochs); N: stop when validation UA "
+                        "has not improved for N epochs and keep the best")
     p.add_argument("--speaker-adversary", type=float, default=defaults.speaker_adversary, metavar="WEIGHT",
                    help="train against a speaker adversary with this final weight (see --speaker-adversary-loss), "
                         "so the embedding carries less of who is speaking (0 = off)")
@@ -64,9 +64,9 @@ def parse_args(argv=None):
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=defaults.channels_last,
                    help="keep conv weights channels-last (on by default): about 1.3x faster steps on a CPU "
                         "(bench.step_time); a contiguous run (--no-channels-last) differs as another seed would")
-    p.add_argument("--average-last-epochs", type=int, default=defaults.average_last_epochs, metavar="N",
-                   help="0 (default): keep the last epoch's weights; N: keep the mean of the last N epochs' weights "
-                        "(stochastic weight averaging)")
+    p.add_argument("--average-last-epochs", type=int, default=None, metavar="N",
+                   help="keep the mean of the last N epochs' weights (stochastic weight averaging; default: a quarter "
+                        "of --epochs, 15 of 60, or 0 with --patience); 0: keep the last epoch's weights")
     p.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
     p.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing)
     p.add_argument("--mixup", type=float, default=defaults.mixup,
@@ -138,8 +138,9 @@ def finished_run(run_dir: Path, recipe: Recipe, splits, id2label: dict[int, str]
     if not metrics_file.is_file() or not (run_dir / "model" / "model.safetensors").is_file():
         return None
     metrics = json.loads(metrics_file.read_text())
-    # A setting added to Recipe after a run was saved is missing from its record; its default is what that run did.
-    recorded = {**json.loads(json.dumps(Recipe().__dict__)), **metrics.get("recipe", {})}
+    # A setting added to Recipe after a run was saved is missing from its record: that run did what the code did
+    # before the setting existed, which is today's default unless the default has changed since.
+    recorded = {**json.loads(json.dumps({**Recipe().__dict__, **BEFORE_THE_SETTING})), **metrics.get("recipe", {})}
     same = (recorded == json.loads(json.dumps(recipe.__dict__))
             and metrics.get("labels") == [id2label[i] for i in range(len(id2label))]
             and metrics.get("actors") == {name: sorted(set(split["actor"])) for name, split in splits.items()}

@@ -138,7 +138,7 @@ def select_classes(ds: datasets.Dataset, classes: list[str]) -> tuple[datasets.D
     return ds, dict(enumerate(classes))
 
 
-# Actors of the training pool held out as validation. The default keeps its last epoch, so they would choose nothing;
+# Actors of the training pool held out as validation. The default does not stop early, so they would choose nothing;
 # they served to compare candidate recipes (which pin 2) and, since 2026-11-27, the fold models and the release train
 # on them too (bench/results/ablation/PREREGISTRATION.md).
 VALIDATION_ACTORS = 0

@@ -36,7 +36,7 @@ class Recipe:
     learning_rate: float = 3e-3
     weight_decay: float = 1e-2
     warmup_ratio: float = 0.05
-    # 0 keeps the last epoch of a cosine schedule; N > 0 instead stops early on the validation actors
+    # 0 trains every epoch of a cosine schedule; N > 0 instead stops early on the validation actors
     # and keeps the best epoch (with 2 validation actors that choice is noisy).
     patience: int = 0
     label_smoothing: float = 0.0
@@ -58,7 +58,8 @@ class Recipe:
     # 0 keeps the last epoch's weights; N > 0 saves the mean of the weights at the end of each of the last N epochs
     # (stochastic weight averaging), BatchNorm statistics recomputed on the training split. Validation UA swings by
     # several points from one late epoch to the next; an average of those weights costs nothing at inference.
-    average_last_epochs: int = 0
+    # None (the default): a quarter of `epochs` (15 of 60, adopted on 2026-11-27 as `swa15`), or 0 with `patience`.
+    average_last_epochs: int | None = None
     # The seed that picked the split (validation actors, or the `random` clip split), when it is not `seed`: recorded
     # so that --resume does not keep a run made on another split.
     split_seed: int | None = None
@@ -81,6 +82,15 @@ class Recipe:
     # 2 is faster wherever there are 2 cores; each count gives its own (repeatable) random augmentations.
     workers: int = 2
     model: dict = field(default_factory=dict)  # SERConfig overrides, e.g. {"features": "logmel"}
+
+    def __post_init__(self):
+        if self.average_last_epochs is None:
+            self.average_last_epochs = 0 if self.patience else self.epochs // 4
+
+
+# What a run did before each of these settings existed, for reading a record that lacks one: today's default is not
+# always what an older run did.
+BEFORE_THE_SETTING = {"average_last_epochs": 0, "channels_last": False}
 
 
 def babble_probability(recipe: Recipe) -> float:
@@ -273,7 +283,8 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
         return {k: result[k] for k in ("accuracy", "unweighted_accuracy", "macro_f1")}
 
     if recipe.average_last_epochs and recipe.patience:
-        raise ValueError("average_last_epochs and patience both choose the weights to keep: set one of them")
+        raise ValueError("average_last_epochs and patience both choose the weights to keep: set one of them "
+                         "(--average-last-epochs 0 with --patience)")
     if recipe.speaker_adversary and recipe.mixup:
         raise ValueError("speaker_adversary needs one actor per training clip, and mixup mixes two: set one of them")
     weight_average = (WeightAverage(model, recipe.average_last_epochs, recipe.epochs)
