@@ -71,12 +71,17 @@ VARIANTS.update({
 FEATURE_SCREEN_BASE = {**MFCC_MODEL, "channels": [16, 32, 64, 128]}
 
 
+# Every Trainer row was screened before the weight averaging became the default (2026-11-27): they keep the last
+# epoch unless the row says otherwise.
+LAST_EPOCH = {"average_last_epochs": 0}
+
+
 def mfcc_row(channels_last: bool = False, **model) -> dict:
     """Recipe overrides of a row screened as changes to the MFCC default (`bench.MFCC_MODEL`): these `SERConfig`
     changes, trained contiguous unless the row says otherwise, as it was before channels-last became the default."""
-    return {"model": {**MFCC_MODEL, **model}, "channels_last": channels_last}
+    return {"model": {**MFCC_MODEL, **model}, "channels_last": channels_last, **LAST_EPOCH}
 
-LOGMEL40_2X = {"model": LOGMEL40_2X_MODEL, "channels_last": True}
+LOGMEL40_2X = {"model": LOGMEL40_2X_MODEL, "channels_last": True, **LAST_EPOCH}
 
 # name -> `train.train.Recipe` overrides, trained through the Trainer path (see the module docstring). Each names its
 # width rather than "default", so a row keeps its meaning when the default changes.

@@ -199,6 +199,9 @@ def test_the_previous_recipes_are_still_one_option_away():
     assert all(args.validation_actors == 2 for args in earlier)
     assert [args.average_last_epochs for args in earlier].count(0) == len(earlier) - 1
     assert parsed("swa15")[0].average_last_epochs == 15
+    # So do the screen's rows, but the one that screened the averaging.
+    screened = [Recipe(**row).average_last_epochs for row in TRAINER_VARIANTS.values()]
+    assert screened.count(0) == len(screened) - 1 and 15 in screened
     adopted = TRAINER_VARIANTS["full training path: log-mel 40 bands, 2x channels, channels-last (the default since "
                                "2026-11-26) + 1 SpecAugment mask of each kind (not 2)"]
     assert args.channels_last and adopted["channels_last"]
