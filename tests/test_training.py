@@ -341,6 +341,46 @@ def test_training_can_keep_the_average_of_the_last_epochs_weights(tmp_path):
     assert any(not (weights[0][k] == weights[1][k]).all() for k in weights[0])
 
 
+def test_a_learning_rate_floor_follows_the_cosine_schedule_until_it_reaches_the_floor_then_holds_it(tmp_path):
+    import torch
+    from transformers import Trainer, TrainingArguments
+
+    from train.train import SERTrainer
+
+    args = TrainingArguments(output_dir=str(tmp_path), learning_rate=3e-3, warmup_steps=0.05,
+                             lr_scheduler_type="cosine", report_to=[])
+    steps = 1000
+    rates = []
+    for trainer in (Trainer(model=torch.nn.Linear(2, 2), args=args),
+                    SERTrainer(model=torch.nn.Linear(2, 2), args=args, learning_rate_floor=0.2)):
+        trainer.create_optimizer_and_scheduler(steps)
+        rates.append([])
+        for _ in range(steps):
+            rates[-1].append(trainer.lr_scheduler.get_last_lr()[0])
+            trainer.optimizer.step()
+            trainer.lr_scheduler.step()
+    cosine, floored = rates
+    reached = next(step for step in range(100, steps) if cosine[step] < 0.2 * 3e-3)
+    assert 600 < reached < 800  # cos(pi p) = -0.6 after the 50 warmup steps: p = 0.70
+    assert floored[:reached] == cosine[:reached]  # the warmup too: it starts at 0, below the floor
+    assert floored[reached:] == [pytest.approx(0.2 * 3e-3)] * (steps - reached)
+    assert cosine[-1] < 1e-6
+    with pytest.raises(ValueError, match="learning_rate_floor"):
+        SERTrainer(model=torch.nn.Linear(2, 2), args=args, learning_rate_floor=1.0)
+
+
+def test_training_with_a_learning_rate_floor_records_it_and_matches_the_plain_run_before_the_floor(tmp_path):
+    args = ["--data", str(FIXTURE), "--protocol", "full", "--epochs", "3", "--batch-size", "8", "--workers", "0",
+            "--no-pitch", "--no-stretch"]
+    main([*args, "--output-dir", str(tmp_path / "plain")])
+    main([*args, "--learning-rate-floor", "0.5", "--output-dir", str(tmp_path / "floor")])
+    plain, floor = (json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("plain", "floor"))
+    assert (plain["recipe"]["learning_rate_floor"], floor["recipe"]["learning_rate_floor"]) == (0.0, 0.5)
+    # The cosine stays above half the peak for the first half of training, so the first epoch is the same run.
+    assert floor["train_loss_per_epoch"][0] == plain["train_loss_per_epoch"][0]
+    assert floor["train_loss_per_epoch"][-1] != plain["train_loss_per_epoch"][-1]
+
+
 def test_resume_counts_a_setting_missing_from_an_older_record_as_its_default(tmp_path):
     from train.cli import finished_run
     from train.train import Recipe
@@ -361,6 +401,10 @@ def test_resume_counts_a_setting_missing_from_an_older_record_as_its_default(tmp
     assert finished_run(tmp_path, Recipe(**recipe), splits, id2label) is not None
     assert finished_run(tmp_path, Recipe(**{**recipe, "average_last_epochs": 1}), splits, id2label) is None
     assert finished_run(tmp_path, Recipe(**{**recipe, "channels_last": True}), splits, id2label) is None
+    del metrics["recipe"]["learning_rate_floor"]  # a record from before the floor existed: it fell to 0
+    metrics_file.write_text(json.dumps(metrics))
+    assert finished_run(tmp_path, Recipe(**recipe), splits, id2label) is not None
+    assert finished_run(tmp_path, Recipe(**{**recipe, "learning_rate_floor": 0.2}), splits, id2label) is None
 
 
 def test_the_weight_averaging_covers_the_last_quarter_of_training_unless_patience_picks_an_epoch():

@@ -67,6 +67,9 @@ def parse_args(argv=None):
     p.add_argument("--average-last-epochs", type=int, default=None, metavar="N",
                    help="keep the mean of the last N epochs' weights (stochastic weight averaging; default: a quarter "
                         "of --epochs, 15 of 60, or 0 with --patience); 0: keep the last epoch's weights")
+    p.add_argument("--learning-rate-floor", type=float, default=defaults.learning_rate_floor, metavar="FRACTION",
+                   help="the cosine schedule stops falling at this fraction of --learning-rate (0, the default: it "
+                        "falls to 0); with --average-last-epochs the averaged epochs then train at that rate")
     p.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
     p.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing)
     p.add_argument("--mixup", type=float, default=defaults.mixup,
@@ -160,6 +163,7 @@ def main(argv=None) -> dict:
     recipe_kwargs = dict(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience,
         average_last_epochs=args.average_last_epochs, speaker_adversary=args.speaker_adversary,
+        learning_rate_floor=args.learning_rate_floor,
         channels_last=args.channels_last, speaker_adversary_loss=args.speaker_adversary_loss,
         weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, mixup=args.mixup, degrade=args.degrade,
         babble_probability=args.babble_probability, babble_speech_only=args.babble_speech_only,

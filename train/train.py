@@ -16,7 +16,8 @@ from pathlib import Path
 import evaluate
 import numpy as np
 import torch
-from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers import (EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments,
+                          get_cosine_schedule_with_warmup, set_seed)
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 import ser
@@ -60,6 +61,11 @@ class Recipe:
     # several points from one late epoch to the next; an average of those weights costs nothing at inference.
     # None (the default): a quarter of `epochs` (15 of 60, adopted on 2026-11-27 as `swa15`), or 0 with `patience`.
     average_last_epochs: int | None = None
+    # 0: the cosine schedule falls to 0. f > 0: it stops falling at f x learning_rate (after the warmup, where it
+    # would cross that value), so the late epochs keep moving; with weight averaging, the averaged epochs then
+    # differ enough for their mean to be more than the last of them (Izmailov et al. 2018 average at a constant
+    # learning rate). Until the cosine reaches the floor, a run is the same as without it.
+    learning_rate_floor: float = 0.0
     # The seed that picked the split (validation actors, or the `random` clip split), when it is not `seed`: recorded
     # so that --resume does not keep a run made on another split.
     split_seed: int | None = None
@@ -90,7 +96,7 @@ class Recipe:
 
 # What a run did before each of these settings existed, for reading a record that lacks one: today's default is not
 # always what an older run did.
-BEFORE_THE_SETTING = {"average_last_epochs": 0, "channels_last": False}
+BEFORE_THE_SETTING = {"average_last_epochs": 0, "channels_last": False, "learning_rate_floor": 0.0}
 
 
 def babble_probability(recipe: Recipe) -> float:
@@ -190,7 +196,33 @@ def speaker_losses(adversary: torch.nn.Module, embedding: torch.Tensor, speakers
     return learn - weight * logits.log_softmax(-1).mean(-1).mean()
 
 
-class SpeakerAdversarialTrainer(Trainer):
+class SERTrainer(Trainer):
+    """A Trainer whose cosine learning-rate schedule can stop falling at a floor (`Recipe.learning_rate_floor`).
+
+    Args:
+        learning_rate_floor: the fraction of the peak learning rate below which the schedule does not fall after
+            its warmup; 0 keeps transformers' own cosine schedule.
+    """
+
+    def __init__(self, *args, learning_rate_floor: float = 0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not 0.0 <= learning_rate_floor < 1.0:
+            raise ValueError(f"learning_rate_floor must lie in [0, 1), got {learning_rate_floor}")
+        self.learning_rate_floor = learning_rate_floor
+
+    def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
+        if self.lr_scheduler is None and self.learning_rate_floor:
+            optimizer = optimizer or self.optimizer
+            warmup = self.args.get_warmup_steps(num_training_steps)
+            cosine = get_cosine_schedule_with_warmup(optimizer, warmup, num_training_steps).lr_lambdas[0]
+            floor = self.learning_rate_floor
+            self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
+                optimizer, lambda step: cosine(step) if step < warmup else max(floor, cosine(step)))
+            self._created_lr_scheduler = True
+        return super().create_scheduler(num_training_steps, optimizer)
+
+
+class SpeakerAdversarialTrainer(SERTrainer):
     """A Trainer whose training loss adds the speaker adversary of `Recipe.speaker_adversary` (`speaker_losses`).
 
     Args:
@@ -320,7 +352,7 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
         adversary = dict(adversary=torch.nn.Sequential(torch.nn.Linear(embedding_size, 128), torch.nn.ReLU(),
                                                        torch.nn.Linear(128, actors)),
                          weight=recipe.speaker_adversary, kind=recipe.speaker_adversary_loss)
-    trainer = (SpeakerAdversarialTrainer if adversary else Trainer)(
+    trainer = (SpeakerAdversarialTrainer if adversary else SERTrainer)(
         model=model,
         args=args,
         train_dataset=data.AugmentedSplit(splits["train"], augmenter, config.sampling_rate, recipe.mixup,
@@ -333,6 +365,7 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
         compute_metrics=compute_metrics,
         callbacks=([EarlyStoppingCallback(recipe.patience)] * bool(recipe.patience) + [train_accuracy]
                    + [weight_average] * bool(weight_average)),
+        learning_rate_floor=recipe.learning_rate_floor,
         **adversary,
     )
     started = time.time()
