@@ -104,6 +104,10 @@ SYSTEMS = {
     # `masks1` with its weights averaged over the last 15 epochs. Its refit on all 20 actors, which ran as
     # `swa15_all`, is the default.
     "swa15": masks1_system("--average-last-epochs", "15"),
+    # An accuracy candidate (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 16:15 UTC): `swa15` with the
+    # learning rate held at 0.2 x its peak from where the cosine reaches it (epoch 43) on, so the averaged epochs
+    # train at a constant rate.
+    "swa15_floor": masks1_system("--average-last-epochs", "15", "--learning-rate-floor", "0.2"),
     # Not a candidate (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 10:41 UTC): `masks1` trained with
     # seed 1 on the same splits (the validation actors still chosen by seed 0), to measure run-to-run spread.
     "masks1_seed1": masks1_system("--seeds", "1", "--split-seed", "0"),

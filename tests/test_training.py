@@ -197,8 +197,13 @@ def test_the_previous_recipes_are_still_one_option_away():
     # one candidate that averaged.
     earlier = [parsed(system)[0] for system in SYSTEMS if system not in ("default", "all_actors")]
     assert all(args.validation_actors == 2 for args in earlier)
-    assert [args.average_last_epochs for args in earlier].count(0) == len(earlier) - 1
+    assert [args.average_last_epochs for args in earlier].count(0) == len(earlier) - 2
     assert parsed("swa15")[0].average_last_epochs == 15
+    # ... and the candidate that averaged at a learning-rate floor, otherwise `swa15`.
+    floor, swa15 = vars(parsed("swa15_floor")[0]), vars(parsed("swa15")[0])
+    assert (floor.pop("learning_rate_floor"), swa15.pop("learning_rate_floor"), args.learning_rate_floor) == (
+        0.2, 0.0, 0.0)
+    assert floor == swa15 and parsed("swa15_floor")[1].to_dict() == parsed("swa15")[1].to_dict()
     # So do the screen's rows, but the one that screened the averaging.
     screened = [Recipe(**row).average_last_epochs for row in TRAINER_VARIANTS.values()]
     assert screened.count(0) == len(screened) - 1 and 15 in screened
