@@ -22,6 +22,9 @@ earlier projects, the speaker-DEPENDENT `random` protocol (5 seeds of an 80/20 s
 - `dropout0`: an accuracy candidate that was not adopted: `masks1` without dropout (it failed the same rule);
 - `swa15`: an accuracy candidate that passed the same rule: `masks1` with its weights averaged over the last 15 of
   the 60 epochs (`--average-last-epochs 15`), BatchNorm statistics refitted; its refit on all 20 actors is `default`;
+- `swa15_floor`: an accuracy candidate that was not adopted: `swa15` with the learning rate held at 0.2x its peak
+  once the cosine reaches it (`--learning-rate-floor 0.2`), so the averaged epochs train at a constant rate (it
+  failed its rule on the folds' validation actors);
 - `masks1_seed1`: not a candidate: `masks1` trained with seed 1 on the same splits (`--split-seed 0`), for the
   run-to-run spread of the figures that judge candidates;
 - `mfcc`: the default before that, MFCC+deltas at channels (24, 48, 96, 192), trained contiguous;
@@ -104,9 +107,9 @@ SYSTEMS = {
     # `masks1` with its weights averaged over the last 15 epochs. Its refit on all 20 actors, which ran as
     # `swa15_all`, is the default.
     "swa15": masks1_system("--average-last-epochs", "15"),
-    # An accuracy candidate (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 16:15 UTC): `swa15` with the
-    # learning rate held at 0.2 x its peak from where the cosine reaches it (epoch 43) on, so the averaged epochs
-    # train at a constant rate.
+    # An accuracy candidate that was not adopted (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 16:15 UTC):
+    # `swa15` with the learning rate held at 0.2 x its peak from where the cosine reaches it (epoch 43) on, so the
+    # averaged epochs train at a constant rate.
     "swa15_floor": masks1_system("--average-last-epochs", "15", "--learning-rate-floor", "0.2"),
     # Not a candidate (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 10:41 UTC): `masks1` trained with
     # seed 1 on the same splits (the validation actors still chosen by seed 0), to measure run-to-run spread.
@@ -240,6 +243,8 @@ def main(argv=None):
                                            "accuracy candidate not adopted (`masks1` without dropout); `swa15` an "
                                            "accuracy candidate that passed its rule (`masks1` with the weights of "
                                            "its last 15 epochs averaged; `default` is its refit on all 20 actors); "
+                                           "`swa15_floor` an accuracy candidate not adopted (`swa15` with the "
+                                           "learning rate held at 0.2x its peak over the averaged epochs); "
                                            "`masks1_seed1` `masks1` with seed 1 on the same splits (run-to-run "
                                            "spread, not a candidate); `mfcc` the "
                                            "default before that "
