@@ -5,6 +5,7 @@ Playwright only drives the installed binary (`executable_path`); it never downlo
 """
 
 import os
+import re
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ SCREENSHOT = ROOT / "docs" / "screenshot.png"
 ANGRY = FIXTURE / "Actor_01" / "03-01-05-01-01-01-01.flac"
 SURPRISED = FIXTURE / "Actor_02" / "03-01-08-01-01-01-02.flac"
 WAIT_MS = 180_000  # generous: a busy CI machine is slow, and these are waits, not timing assertions
+FIRST_CHUNK_MS = 60_000  # the live tab's first update takes a few seconds even beside a training
 
 if not CHROMIUM.exists():
     pytest.skip(f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium; scripts/setup.sh --dev does it)",
@@ -122,7 +124,17 @@ def test_microphone_recording_is_predicted(server, mic_page):
 def test_live_tab_follows_the_microphone(server, mic_page):
     mic_page.goto(server)
     mic_page.get_by_role("tab", name="Live").click()
-    mic_page.get_by_role("button", name="Record", exact=True).click()
+    record, stop = (mic_page.get_by_role("button", name=name, exact=True) for name in ("Record", "Stop"))
+    record.click()
+    # Under CPU load Gradio's streaming microphone sometimes never sends its first chunk: no upload and no stream
+    # request follow the click (1 in 4 to 6 runs beside a training, never seen on an idle machine). A user would
+    # click again, and so does this test, once; a stream that never starts still fails below.
+    try:
+        sync_api.expect(mic_page.get_by_text(re.compile("From the last|Listening|Waiting"))).to_be_visible(
+            timeout=FIRST_CHUNK_MS)
+    except AssertionError:
+        stop.click()
+        record.click()
     sync_api.expect(mic_page.get_by_text("From the last 3.0 s of speech.")).to_be_visible(timeout=WAIT_MS)
     top = mic_page.get_by_test_id("label-output-value")
     assert top.inner_text().strip() in ser.RAVDESS_EMOTIONS
