@@ -50,6 +50,10 @@ class SERConfig(PreTrainedConfig):
         pooling (`str`, defaults to `"stats"`):
             How the CNN's frame sequence becomes one vector: `"mean"`, `"stats"` (mean and standard
             deviation), `"attention"` (attentive statistics) or `"gru"` (bidirectional GRU, then mean).
+        frequency_pooling (`str`, defaults to `"mean"`):
+            How the rows that the 2-D CNN leaves along the frequency axis (3 of 40 bands after 4 blocks) become one
+            frame vector before pooling over time: `"mean"` averages them; `"flatten"` stacks them as channels
+            (3x the channels), so the classifier still knows whether a pattern sat in the low, middle or high bands.
         rnn_hidden_size (`int`, defaults to 64): hidden size per direction for `pooling="gru"`.
         dropout (`float`, defaults to 0.1): dropout before the classifier, and half of it after each block.
         spec_augment (`bool`, defaults to `True`): mask random bands and frames while training.
@@ -86,6 +90,7 @@ class SERConfig(PreTrainedConfig):
         channels=(32, 64, 128, 256),
         kernel_size=3,
         pooling="stats",
+        frequency_pooling="mean",
         rnn_hidden_size=64,
         dropout=0.1,
         spec_augment=True,
@@ -103,6 +108,8 @@ class SERConfig(PreTrainedConfig):
             raise ValueError(f"encoder must be 'cnn2d' or 'cnn1d', got {encoder!r}")
         if pooling not in ("mean", "stats", "attention", "gru"):
             raise ValueError(f"pooling must be 'mean', 'stats', 'attention' or 'gru', got {pooling!r}")
+        if frequency_pooling not in ("mean", "flatten"):
+            raise ValueError(f"frequency_pooling must be 'mean' or 'flatten', got {frequency_pooling!r}")
         self.sampling_rate = sampling_rate
         self.window_seconds = window_seconds
         self.trim_silence_db = trim_silence_db
@@ -119,6 +126,7 @@ class SERConfig(PreTrainedConfig):
         self.channels = list(channels)
         self.kernel_size = kernel_size
         self.pooling = pooling
+        self.frequency_pooling = frequency_pooling
         self.rnn_hidden_size = rnn_hidden_size
         self.dropout = dropout
         self.spec_augment = spec_augment
@@ -141,6 +149,14 @@ class SERConfig(PreTrainedConfig):
     @property
     def num_coefficients(self) -> int:
         return self.n_mfcc if self.features == "mfcc" else self.n_mels
+
+    @property
+    def num_frequency_rows(self) -> int:
+        """Rows along the frequency axis that the 2-D CNN's blocks leave (each max-pools by 2, rounding up)."""
+        rows = self.num_coefficients
+        for _ in self.channels:
+            rows = -(-rows // 2)
+        return rows
 
     @property
     def num_feature_channels(self) -> int:

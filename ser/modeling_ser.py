@@ -184,7 +184,8 @@ class SERPreTrainedModel(PreTrainedModel):
 
 class SERForAudioClassification(SERPreTrainedModel):
     """Speech emotion classifier: `SERFrontEnd` -> CNN (2-D over the feature map, or 1-D over the
-    time-averaged features) -> pooling over time -> linear layer over `config.num_labels` classes.
+    time-averaged features) -> (2-D: the frequency rows averaged or stacked) pooling over time -> linear layer over
+    `config.num_labels` classes.
 
     Args:
         config ([`SERConfig`]): the model configuration.
@@ -207,6 +208,8 @@ class SERForAudioClassification(SERPreTrainedModel):
             blocks.append(ConvBlock(dims, in_channels, out_channels, config.kernel_size, config.dropout / 2))
             in_channels = out_channels
         self.encoder = nn.Sequential(*blocks)
+        if dims == 2 and config.frequency_pooling == "flatten":
+            in_channels *= config.num_frequency_rows
         self.pooling = TimePooling(config, in_channels) if dims == 2 else None
         pooled = self.pooling.output_size if dims == 2 else in_channels
         self.classifier = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(pooled, config.num_labels))
@@ -220,7 +223,7 @@ class SERForAudioClassification(SERPreTrainedModel):
             # Average over time, then convolve along the feature vector, as the classic MFCC models did.
             return self.encoder(x.mean(-1).flatten(1).unsqueeze(1)).mean(-1)
         x = self.encoder(x)
-        return self.pooling(x.mean(2))
+        return self.pooling(x.mean(2) if self.config.frequency_pooling == "mean" else x.flatten(1, 2))
 
     def forward(self, input_values, attention_mask=None, labels=None, **kwargs) -> SequenceClassifierOutput:
         r"""

@@ -32,6 +32,8 @@ def test_default_labels_are_ravdess_emotions_in_official_order():
     {"encoder": "cnn1d", "deltas": False, "channels": [32, 64]},
     {"trim_silence_db": None, "window_seconds": 4.0},
     {"utterance_mean_norm_db": 35.0},
+    {"frequency_pooling": "flatten"},
+    {"frequency_pooling": "flatten", "pooling": "attention", "features": "mfcc", "n_mfcc": 13, "channels": [8, 16, 32]},
 ])
 def test_variants_are_one_config_away_and_train(variant):
     model = ser.SERForAudioClassification(ser.SERConfig(**variant))
@@ -44,9 +46,27 @@ def test_variants_are_one_config_away_and_train(variant):
 
 
 def test_invalid_config_values_are_refused():
-    for bad in ({"features": "chroma"}, {"encoder": "transformer"}, {"pooling": "max"}):
+    for bad in ({"features": "chroma"}, {"encoder": "transformer"}, {"pooling": "max"}, {"frequency_pooling": "max"}):
         with pytest.raises(ValueError):
             ser.SERConfig(**bad)
+
+
+def test_frequency_pooling_keeps_the_rows_the_cnn_leaves_apart_or_averages_them():
+    waves = torch.randn(2, 30000) * 0.1
+    for n_mels, channels, rows in ((40, [32, 64, 128, 256], 3), (64, [8, 16], 16), (13, [8, 16, 32], 2)):
+        config = ser.SERConfig(n_mels=n_mels, channels=channels, frequency_pooling="flatten")
+        model = ser.SERForAudioClassification(config).eval()
+        feature_map = model.encoder(model.front_end(waves))
+        assert config.num_frequency_rows == feature_map.shape[2] == rows
+        # Each row's channels keep their own statistics: the pooled vector is the flattened map's, row by row.
+        pooled = model.embed(waves)
+        assert pooled.shape == (2, 2 * channels[-1] * rows)
+        assert torch.allclose(pooled[:, : channels[-1] * rows], feature_map.flatten(1, 2).mean(-1), atol=1e-6)
+        # "mean" (the default) is the same network with the rows averaged: same weights but the classifier's.
+        averaged = ser.SERForAudioClassification(ser.SERConfig(n_mels=n_mels, channels=channels)).eval()
+        averaged.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("classifier")},
+                                 strict=False)
+        assert torch.allclose(averaged.embed(waves)[:, : channels[-1]], feature_map.mean(2).mean(-1), atol=1e-6)
 
 
 def test_test_time_speeds_average_the_probabilities_of_resampled_copies():

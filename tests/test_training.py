@@ -194,16 +194,21 @@ def test_the_previous_recipes_are_still_one_option_away():
         assert earlier_config.to_dict() == config.to_dict() and earlier_args.channels_last == args.channels_last
         assert (earlier_args.validation_actors, earlier_args.average_last_epochs) == (held_out, 0)
     # Every earlier network system held 2 validation actors out and kept the last epoch, and still does, but for the
-    # one candidate that averaged.
+    # candidates that averaged.
     earlier = [parsed(system)[0] for system in SYSTEMS if system not in ("default", "all_actors")]
     assert all(args.validation_actors == 2 for args in earlier)
-    assert [args.average_last_epochs for args in earlier].count(0) == len(earlier) - 2
+    assert [args.average_last_epochs for args in earlier].count(0) == len(earlier) - 3
     assert parsed("swa15")[0].average_last_epochs == 15
     # ... and the candidate that averaged at a learning-rate floor, otherwise `swa15`.
     floor, swa15 = vars(parsed("swa15_floor")[0]), vars(parsed("swa15")[0])
     assert (floor.pop("learning_rate_floor"), swa15.pop("learning_rate_floor"), args.learning_rate_floor) == (
         0.2, 0.0, 0.0)
     assert floor == swa15 and parsed("swa15_floor")[1].to_dict() == parsed("swa15")[1].to_dict()
+    # ... and the candidate that keeps the frequency rows apart, otherwise `swa15` too.
+    rows_args, rows_config = parsed("freq_rows")
+    assert vars(rows_args) == vars(parsed("swa15")[0]) and config.frequency_pooling == "mean"
+    assert {**rows_config.to_dict(), "frequency_pooling": "mean"} == parsed("swa15")[1].to_dict()
+    assert rows_config.frequency_pooling == "flatten"
     # So do the screen's rows, but the one that screened the averaging.
     screened = [Recipe(**row).average_last_epochs for row in TRAINER_VARIANTS.values()]
     assert screened.count(0) == len(screened) - 1 and 15 in screened
