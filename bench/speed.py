@@ -331,12 +331,9 @@ def pick_clip(paths: list[str], target: float = 3.5) -> str:
 
 
 def machine_info() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    from train.train import machine
+
+    cpu = machine()["cpu"]
     versions = {}
     for name in ("torch", "torchaudio", "torchcodec", "transformers", "onnxruntime", "librosa", "numpy"):
         try:

@@ -5,6 +5,7 @@ import json
 import numpy as np
 
 import pytest
+import torch
 from conftest import FIXTURE, ROOT
 from PIL import Image
 from transformers import AutoModelForAudioClassification
@@ -43,6 +44,20 @@ def test_training_writes_every_artifact(tiny_run):
     assert 0 <= metrics["unweighted_accuracy"] <= 1
     assert len(metrics["confusion_matrix"]) == 8
     assert "unweighted accuracy (UA)" in (tiny_run / "classification_report.txt").read_text()
+    cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    assert metrics["machine"]["cpu"] == cpu and metrics["machine"]["torch"] == torch.__version__
+
+
+def test_a_summary_names_the_cpus_its_runs_trained_on(tiny_run, tmp_path):
+    from train.cli import summarize
+
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    older = {k: v for k, v in metrics.items() if k != "machine"}  # a record from before the CPU was kept
+    summary = summarize({"fold1": metrics, "fold2": older}, tmp_path, "emobox")
+    assert summary["cpus"] == [metrics["machine"]["cpu"]]
+    assert f"Trained on: {metrics['machine']['cpu']}." in (tmp_path / "summary.md").read_text()
+    assert summarize({"fold2": older}, tmp_path, "emobox")["cpus"] == []
+    assert "Trained on" not in (tmp_path / "summary.md").read_text()
 
 
 def test_trained_checkpoint_has_normalization_from_the_training_data(tiny_run):

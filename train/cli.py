@@ -116,7 +116,8 @@ def summarize(runs: dict[str, dict], output_dir: Path, protocol: str) -> dict:
     labels = first["labels"]
     matrix = np.sum([m["confusion_matrix"] for m in runs.values()], axis=0)
     summary.update(labels=labels, confusion_matrix=matrix.tolist(), parameters=first["parameters"],
-                   train_seconds=float(sum(m["train_seconds"] for m in runs.values())))
+                   train_seconds=float(sum(m["train_seconds"] for m in runs.values())),
+                   cpus=sorted({m["machine"]["cpu"] for m in runs.values() if "machine" in m}))
     (output_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     (output_dir / "summary.md").write_text(summary_table(summary))
     plots.confusion_matrix(matrix, labels, output_dir / "confusion_matrix.png",
@@ -131,6 +132,8 @@ def summary_table(summary: dict) -> str:
     ua, wa, f1 = (summary[k] for k in ("unweighted_accuracy", "accuracy", "macro_f1"))
     rows.append(f"| **mean ± std** | **{ua['mean']:.1%} ± {ua['std']:.1%}** | {wa['mean']:.1%} ± {wa['std']:.1%} "
                 f"| {f1['mean']:.1%} ± {f1['std']:.1%} |")
+    if summary.get("cpus"):
+        rows.append(f"\nTrained on: {', '.join(summary['cpus'])}.")
     return "\n".join(rows) + "\n"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -108,6 +109,18 @@ def babble_probability(recipe: Recipe) -> float:
 def available_cores() -> int:
     """Cores this process may run on (fewer than the machine's under taskset or a container's CPU set)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def machine() -> dict:
+    """The CPU and versions a run trained on. CPU families round floats differently (AVX-512 against AVX2 kernels),
+    and 60 epochs amplify that as another seed would: a run repeats bit for bit only on the kind of CPU that made it."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": available_cores(), "torch": torch.__version__, "platform": platform.platform()}
 
 
 def collate(rows):
@@ -419,6 +432,7 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
         "validation_unweighted_accuracy_per_epoch": [
             h["eval_unweighted_accuracy"] for h in trainer.state.log_history if "eval_unweighted_accuracy" in h],
         "recipe": recipe.__dict__,
+        "machine": machine(),
     }
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     if result:
