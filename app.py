@@ -46,6 +46,11 @@ MAX_FILE_SIZE = "50mb"
 CONCURRENCY = 2  # predictions running at once; the model is CPU-bound, more would only share the cores
 QUEUE_SIZE = 64  # waiting requests beyond this are told the queue is full instead of piling up
 LIVE_EVERY = 1.0  # seconds of microphone audio per live update
+# Shown from the Record click until the first update replaces it. Gradio's streaming microphone sometimes sends no
+# audio at all after the click on a busy machine (tests/test_browser.py saw it in 3 of about 14 runs beside a
+# training); a second click starts it.
+LIVE_STARTED = ("Recording: the first result comes after about 1 s of audio. Nothing after a few seconds? Press "
+                "Stop, then Record again.")
 EMOTION_COLORS = {
     "neutral": "#9e9e9e", "calm": "#4db6ac", "happy": "#fbc02d", "sad": "#1e88e5",
     "angry": "#e53935", "fearful": "#8e24aa", "disgust": "#43a047", "surprised": "#fb8c00",
@@ -326,7 +331,7 @@ def build_demo(recognizer: ser.EmotionRecognizer, max_seconds: float = 600) -> g
             predict, audio, [label, timeline], api_name="predict", show_progress_on=label,
         ).success(show_timeline, timeline, [plot, summary], api_visibility="private")
 
-        mic.start_recording(lambda: (None, None, ""), None, [live_buffer, live_label, live_status],
+        mic.start_recording(lambda: (None, None, LIVE_STARTED), None, [live_buffer, live_label, live_status],
                             queue=False, api_visibility="private")
         mic.stream(lambda chunk, buffer: live_step(recognizer, chunk, buffer), [mic, live_buffer],
                    [live_label, live_status, live_buffer], stream_every=LIVE_EVERY, time_limit=int(max_seconds),

@@ -14,6 +14,7 @@ import pytest
 from app_server import ROOT, running_app
 from conftest import FIXTURE, ffmpeg
 
+import app
 import ser
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -126,6 +127,8 @@ def test_live_tab_follows_the_microphone(server, mic_page):
     mic_page.get_by_role("tab", name="Live").click()
     record, stop = (mic_page.get_by_role("button", name=name, exact=True) for name in ("Record", "Stop"))
     record.click()
+    # Until the first update, the page says what to expect and what to do if no audio comes.
+    sync_api.expect(mic_page.get_by_text(app.LIVE_STARTED)).to_be_visible(timeout=5000)
     # Under CPU load Gradio's streaming microphone sometimes never sends its first chunk: no upload and no stream
     # request follow the click (1 in 4 to 6 runs beside a training, never seen on an idle machine). A user would
     # click again, and so does this test, once; a stream that never starts still fails below.
