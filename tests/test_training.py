@@ -212,7 +212,7 @@ def test_the_previous_recipes_are_still_one_option_away():
     # candidates that averaged.
     earlier = [parsed(system)[0] for system in SYSTEMS if system not in ("default", "all_actors")]
     assert all(args.validation_actors == 2 for args in earlier)
-    assert [args.average_last_epochs for args in earlier].count(0) == len(earlier) - 3
+    assert [args.average_last_epochs for args in earlier].count(0) == len(earlier) - 4
     assert parsed("swa15")[0].average_last_epochs == 15
     # ... and the candidate that averaged at a learning-rate floor, otherwise `swa15`.
     floor, swa15 = vars(parsed("swa15_floor")[0]), vars(parsed("swa15")[0])
@@ -224,6 +224,11 @@ def test_the_previous_recipes_are_still_one_option_away():
     assert vars(rows_args) == vars(parsed("swa15")[0]) and config.frequency_pooling == "mean"
     assert {**rows_config.to_dict(), "frequency_pooling": "mean"} == parsed("swa15")[1].to_dict()
     assert rows_config.frequency_pooling == "flatten"
+    # ... and the one with frequency masks only.
+    masks_args, masks_config = parsed("freq_masks")
+    assert vars(masks_args) == vars(parsed("swa15")[0]) and config.time_mask_param == 20
+    assert {**masks_config.to_dict(), "time_mask_param": 20} == parsed("swa15")[1].to_dict()
+    assert (masks_config.time_mask_param, masks_config.freq_mask_param, masks_config.num_masks) == (0, 8, 1)
     # So do the screen's rows, but the one that screened the averaging.
     screened = [Recipe(**row).average_last_epochs for row in TRAINER_VARIANTS.values()]
     assert screened.count(0) == len(screened) - 1 and 15 in screened
