@@ -25,8 +25,9 @@ earlier projects, the speaker-DEPENDENT `random` protocol (5 seeds of an 80/20 s
 - `swa15_floor`: an accuracy candidate that was not adopted: `swa15` with the learning rate held at 0.2x its peak
   once the cosine reaches it (`--learning-rate-floor 0.2`), so the averaged epochs train at a constant rate (it
   failed its rule on the folds' validation actors);
-- `freq_rows`: an accuracy candidate: `swa15` with the 3 frequency rows left by the CNN stacked as channels before
-  the pooling over time, not averaged (`SERConfig(frequency_pooling="flatten")`);
+- `freq_rows`: an accuracy candidate that was not adopted: `swa15` with the 3 frequency rows left by the CNN stacked
+  as channels before the pooling over time, not averaged (`SERConfig(frequency_pooling="flatten")`; it failed its
+  rule on the folds' validation actors);
 - `freq_masks`: an accuracy candidate: `swa15` with frequency masks only, no time mask (`time_mask_param=0`);
 - `masks1_seed1`: not a candidate: `masks1` trained with seed 1 on the same splits (`--split-seed 0`), for the
   run-to-run spread of the figures that judge candidates;
@@ -114,9 +115,9 @@ SYSTEMS = {
     # `swa15` with the learning rate held at 0.2 x its peak from where the cosine reaches it (epoch 43) on, so the
     # averaged epochs train at a constant rate.
     "swa15_floor": masks1_system("--average-last-epochs", "15", "--learning-rate-floor", "0.2"),
-    # An accuracy candidate (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 18:21 UTC): `swa15` with the
-    # CNN's frequency rows stacked as channels before the pooling over time, so the classifier knows which band a
-    # pattern sat in.
+    # An accuracy candidate that was not adopted (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 18:21 UTC):
+    # `swa15` with the CNN's frequency rows stacked as channels before the pooling over time, so the classifier
+    # knows which band a pattern sat in.
     "freq_rows": masks1_system("--average-last-epochs", "15", frequency_pooling="flatten"),
     # An accuracy candidate (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 19:19 UTC): `swa15` with frequency
     # masks only, no time mask (the cell of the mask grid that `masks1` and `time_masks` leave open).
@@ -263,8 +264,9 @@ def main(argv=None):
                                            "its last 15 epochs averaged; `default` is its refit on all 20 actors); "
                                            "`swa15_floor` an accuracy candidate not adopted (`swa15` with the "
                                            "learning rate held at 0.2x its peak over the averaged epochs); "
-                                           "`freq_rows` an accuracy candidate (`swa15` with the CNN's 3 frequency "
-                                           "rows stacked as channels before the pooling over time, not averaged); "
+                                           "`freq_rows` an accuracy candidate not adopted (`swa15` with the CNN's 3 "
+                                           "frequency rows stacked as channels before the pooling over time, not "
+                                           "averaged); "
                                            "`freq_masks` an accuracy candidate (`swa15` with frequency masks only, "
                                            "no time mask); "
                                            "`masks1_seed1` `masks1` with seed 1 on the same splits (run-to-run "
