@@ -28,7 +28,8 @@ earlier projects, the speaker-DEPENDENT `random` protocol (5 seeds of an 80/20 s
 - `freq_rows`: an accuracy candidate that was not adopted: `swa15` with the 3 frequency rows left by the CNN stacked
   as channels before the pooling over time, not averaged (`SERConfig(frequency_pooling="flatten")`; it failed its
   rule on the folds' validation actors);
-- `freq_masks`: an accuracy candidate: `swa15` with frequency masks only, no time mask (`time_mask_param=0`);
+- `freq_masks`: an accuracy candidate that was not adopted: `swa15` with frequency masks only, no time mask
+  (`time_mask_param=0`; it failed its rule on the folds' validation actors);
 - `masks1_seed1`: not a candidate: `masks1` trained with seed 1 on the same splits (`--split-seed 0`), for the
   run-to-run spread of the figures that judge candidates;
 - `mfcc`: the default before that, MFCC+deltas at channels (24, 48, 96, 192), trained contiguous;
@@ -119,8 +120,8 @@ SYSTEMS = {
     # `swa15` with the CNN's frequency rows stacked as channels before the pooling over time, so the classifier
     # knows which band a pattern sat in.
     "freq_rows": masks1_system("--average-last-epochs", "15", frequency_pooling="flatten"),
-    # An accuracy candidate (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 19:19 UTC): `swa15` with frequency
-    # masks only, no time mask (the cell of the mask grid that `masks1` and `time_masks` leave open).
+    # An accuracy candidate that was not adopted (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 19:19 UTC):
+    # `swa15` with frequency masks only, no time mask (the cell of the mask grid that `masks1` and `time_masks` left).
     "freq_masks": masks1_system("--average-last-epochs", "15", time_mask_param=0),
     # Not a candidate (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 10:41 UTC): `masks1` trained with
     # seed 1 on the same splits (the validation actors still chosen by seed 0), to measure run-to-run spread.
@@ -267,8 +268,8 @@ def main(argv=None):
                                            "`freq_rows` an accuracy candidate not adopted (`swa15` with the CNN's 3 "
                                            "frequency rows stacked as channels before the pooling over time, not "
                                            "averaged); "
-                                           "`freq_masks` an accuracy candidate (`swa15` with frequency masks only, "
-                                           "no time mask); "
+                                           "`freq_masks` an accuracy candidate not adopted (`swa15` with frequency "
+                                           "masks only, no time mask); "
                                            "`masks1_seed1` `masks1` with seed 1 on the same splits (run-to-run "
                                            "spread, not a candidate); `mfcc` the "
                                            "default before that "
