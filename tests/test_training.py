@@ -221,6 +221,7 @@ def test_the_previous_recipes_are_still_one_option_away():
     assert floor == swa15 and parsed("swa15_floor")[1].to_dict() == parsed("swa15")[1].to_dict()
     # ... and the candidate that keeps the frequency rows apart, otherwise `swa15` too.
     rows_args, rows_config = parsed("freq_rows")
+
     def without_config(args):
         return {k: v for k, v in vars(args).items() if k != "model_config"}
 
