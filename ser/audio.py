@@ -21,13 +21,17 @@ import numpy as np
 import torch
 import torchaudio
 
+from .modeling_ser import frame_power, power_db, remove_offset
+from .modeling_ser import speech_frames as _speech_frames
+
 ACCEPTED = "an audio file (WAV, FLAC, MP3, OGG, M4A/MP4, WebM), its bytes, or a numeric array with its sampling rate"
 MAX_CHANNELS = 64
 MIN_RATE, MAX_RATE = 1000, 768000
-FRAME_SECONDS = 0.025  # the speech detector's frame
-# Its thresholds (see speech_mask). The floor sits well below quiet speech: RAVDESS's softest clips peak near
-# -36 dBFS, and the model itself is level-independent, so a recording 20-30 dB quieter must still count.
-FLOOR_DB, RANGE_DB = -70.0, 40.0
+# The model's analysis frame (n_fft and hop_length at 16 kHz) and its speech-frame range (trim_silence_db).
+FRAME_SECONDS, HOP_SECONDS, RANGE_DB = 0.025, 0.020, 35.0
+# A recording whose loudest frame is below this is silent. It sits well below quiet speech: the model is
+# level-independent, so a recording 20-30 dB quieter than a studio one must still count.
+FLOOR_DB = -70.0
 # Above this many filter taps, torchaudio's exact resampling kernel (rates with a small common divisor,
 # e.g. 44101 -> 16000) would take gigabytes; such ratios are approximated to well under 1 ppm instead.
 MAX_KERNEL_TAPS = 2_000_000
@@ -322,45 +326,52 @@ def _finish(wave: np.ndarray, what: str) -> np.ndarray:
     return _clip(np.ascontiguousarray(wave, dtype=np.float32), what)
 
 
-def frame_levels(wave: np.ndarray, sampling_rate: int, frame_seconds: float = FRAME_SECONDS) -> np.ndarray:
-    """Energy in dBFS of each whole frame of `wave`, after removing each frame's mean (a DC offset is
-    not speech).
+def frame_levels(wave: np.ndarray, sampling_rate: int) -> np.ndarray:
+    """Energy in dBFS of each analysis frame of `wave` (the model's frames: 25 ms every 20 ms; a last partial
+    frame is left out), after removing the wave's mean (a DC offset is not speech).
 
     Args:
         wave: mono samples.
         sampling_rate: their rate.
-        frame_seconds: the frame length; a last partial frame is left out.
     """
-    frame = max(1, int(frame_seconds * sampling_rate))
-    count = len(wave) // frame
-    frames = wave[: count * frame].reshape(count, frame).astype(np.float64)
-    frames -= frames.mean(axis=1, keepdims=True)
-    return 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+    frame, hop = frame_samples(sampling_rate)
+    if len(wave) < frame:
+        return np.zeros(0)
+    wave = torch.from_numpy(np.asarray(wave, dtype=np.float64))[None]
+    return power_db(frame_power(remove_offset(wave), frame, hop))[0].numpy()
 
 
-def speech_mask(levels: np.ndarray, floor_db: float = FLOOR_DB, range_db: float = RANGE_DB) -> np.ndarray:
-    """Which frames of `frame_levels` carry speech-level energy: louder than `floor_db` dBFS and within
-    `range_db` of the loudest frame."""
-    if levels.size == 0:
-        return np.zeros(0, dtype=bool)
-    return (levels > floor_db) & (levels > levels.max() - range_db)
+def frame_samples(sampling_rate: int) -> tuple[int, int]:
+    """(length, hop) in samples of the analysis frame at `sampling_rate`."""
+    return max(1, int(FRAME_SECONDS * sampling_rate)), max(1, int(HOP_SECONDS * sampling_rate))
 
 
-def speech_frames(wave: np.ndarray, sampling_rate: int, frame_seconds: float = FRAME_SECONDS,
-                  floor_db: float = FLOOR_DB, range_db: float = RANGE_DB) -> np.ndarray:
-    """Boolean mask of frames that carry speech-level energy (a simple energy detector).
+def speech_mask(levels: np.ndarray, range_db: float = RANGE_DB, floor_db: float = FLOOR_DB) -> np.ndarray:
+    """Which frames of `frame_levels` are speech frames (`ser.modeling_ser.speech_frames`: within `range_db` of
+    the loudest frame). None are when the loudest frame is below `floor_db` dBFS: the recording is silent."""
+    levels = np.asarray(levels, dtype=np.float64)
+    if levels.size == 0 or levels.max() < floor_db:
+        return np.zeros(levels.shape, dtype=bool)
+    return _speech_frames(torch.from_numpy(levels), range_db).numpy()
 
-    A frame counts when it is louder than `floor_db` dBFS and within `range_db` of the loudest frame.
-    """
-    return speech_mask(frame_levels(wave, sampling_rate, frame_seconds), floor_db, range_db)
+
+def speech_frames(wave: np.ndarray, sampling_rate: int) -> np.ndarray:
+    """Boolean mask of the speech frames of `wave` (`speech_mask` of its `frame_levels`)."""
+    return speech_mask(frame_levels(wave, sampling_rate))
+
+
+def speech_seconds(frames: np.ndarray) -> float:
+    """Seconds of speech that a mask of speech frames stands for (one hop a frame)."""
+    return float(np.count_nonzero(frames)) * HOP_SECONDS
 
 
 def speech_samples(wave: np.ndarray, sampling_rate: int) -> np.ndarray:
-    """Boolean mask of the samples in frames `speech_frames` marks as speech (all samples if none)."""
+    """Boolean mask of the samples in speech frames (all samples if there are none)."""
     frames = speech_frames(wave, sampling_rate)
-    frame = int(FRAME_SECONDS * sampling_rate)
+    frame, hop = frame_samples(sampling_rate)
     mask = np.zeros(len(wave), dtype=bool)
-    mask[: len(frames) * frame] = np.repeat(frames, frame)
+    for index in np.flatnonzero(frames):
+        mask[index * hop: index * hop + frame] = True
     return mask if mask.any() else np.ones(len(wave), dtype=bool)
 
 
@@ -383,5 +394,5 @@ def check_speech(duration: float, speech_seconds: float, min_speech_seconds: flo
 
 def require_speech(wave: np.ndarray, sampling_rate: int, min_speech_seconds: float = 0.2) -> None:
     """Raise `NoSpeechError` for silence or for less than `min_speech_seconds` of speech."""
-    speech = speech_frames(wave, sampling_rate).sum() * FRAME_SECONDS
+    speech = speech_seconds(speech_frames(wave, sampling_rate))
     check_speech(len(wave) / sampling_rate, speech, min_speech_seconds)

@@ -18,59 +18,46 @@ class SERConfig(PreTrainedConfig):
         window_seconds (`float`, defaults to 3.0):
             Fixed analysis window. Shorter input is zero-padded at the end, longer input is cropped.
         trim_silence_db (`float` or `None`, defaults to 35.0):
-            If set, the window starts at the first frame whose energy is within this many dB of the
-            clip's loudest frame, so leading silence does not use up the window.
+            If set, the window starts at the first speech frame: the first frame whose energy is within this many
+            dB of the clip's loudest frame, so leading silence does not use up the window.
         normalize_loudness (`bool`, defaults to `True`):
             Remove the DC offset and scale each clip so its loudest 25 ms frame has unit RMS, so the input
             gain (microphone, distance) does not change the features.
-        utterance_mean_norm_db (`float` or `None`, defaults to `None`):
-            If set, subtract from each clip's log mel energies their mean over its speech frames (those within this
-            many dB of its loudest frame): cepstral mean normalization, which removes a fixed colouring of the
-            spectrum by the microphone, the room or the speaker's vocal tract, and leaves how it changes in time.
         features (`str`, defaults to `"logmel"`):
-            `"logmel"` (log mel filterbank energies) or `"mfcc"` (cepstral coefficients). Log-mel replaced
-            MFCC+deltas as the default on 2026-11-26: on the 6 EmoBox folds it halved the accuracy lost to
-            babble at 10 dB (7.0 points against 17.9) at a higher clean UA (65.2 % against 63.5 %).
+            `"logmel"` (log mel filterbank energies) or `"mfcc"` (cepstral coefficients, usually with `deltas`).
+            `docs/experiments.md` gives the measurements behind the default.
         n_mfcc (`int`, defaults to 40): number of MFCCs (ignored for `"logmel"`).
         n_mels (`int`, defaults to 40): number of mel bands (40 give the network as many rows as 40 MFCCs did).
         log_offset (`float`, defaults to 1e-3):
             Added to the mel energies before the log. It sets the floor about 70 dB below the loudest
             frame (after loudness normalization), so silence and padding do not dominate the input.
         n_fft (`int`, defaults to 400): FFT size (25 ms at 16 kHz).
-        hop_length (`int`, defaults to 320): frame shift (20 ms at 16 kHz; 10 ms trained no better and took
-            twice as long).
+        hop_length (`int`, defaults to 320): frame shift (20 ms at 16 kHz).
         deltas (`bool`, defaults to `False`): stack delta and delta-delta as extra input channels.
         encoder (`str`, defaults to `"cnn2d"`):
             `"cnn2d"`: 2-D CNN over the (coefficient x time) map.
             `"cnn1d"`: 1-D CNN over the time-averaged feature vector (the design most earlier RAVDESS
             projects used; kept as a baseline).
-        channels (`list[int]`, defaults to `[32, 64, 128, 256]`): output channels of each conv block (2x the
-            earlier [16, 32, 64, 128]; the log-mel input, with one channel instead of three, pays for the width).
+        channels (`list[int]`, defaults to `[32, 64, 128, 256]`): output channels of each conv block.
         kernel_size (`int`, defaults to 3): convolution kernel size.
         pooling (`str`, defaults to `"stats"`):
             How the CNN's frame sequence becomes one vector: `"mean"`, `"stats"` (mean and standard
             deviation), `"attention"` (attentive statistics) or `"gru"` (bidirectional GRU, then mean).
-        frequency_pooling (`str`, defaults to `"mean"`):
-            How the rows that the 2-D CNN leaves along the frequency axis (3 of 40 bands after 4 blocks) become one
-            frame vector before pooling over time: `"mean"` averages them; `"flatten"` stacks them as channels
-            (3x the channels), so the classifier still knows whether a pattern sat in the low, middle or high bands.
         rnn_hidden_size (`int`, defaults to 64): hidden size per direction for `pooling="gru"`.
         dropout (`float`, defaults to 0.1): dropout before the classifier, and half of it after each block.
         spec_augment (`bool`, defaults to `True`): mask random bands and frames while training.
         freq_mask_param (`int`, defaults to 8): widest frequency mask, in coefficients (0: no frequency mask).
         time_mask_param (`int`, defaults to 20): widest time mask, in frames (0: no time mask).
-        num_masks (`int`, defaults to 1): number of masks of each kind (2 masked so much of each clip that the
-            network ended training below its validation accuracy; 1 scored higher on unseen actors).
+        num_masks (`int`, defaults to 1): number of masks of each kind.
         test_time_speeds (`list[float]`, defaults to `[]`):
             At inference (eval mode) also score the clip played at each of these speeds (resampled, so tempo
             and pitch move together) and average the class probabilities with the clip's own; training is
             unaffected. The copies go through the network in one batch with the clip, so [0.9, 1.1] scores
-            three windows per clip instead of one. Off by default and in the embedded checkpoint, which stay within the speed goals;
-            [0.9, 1.1] scored about 1 point of UA higher on the 6 EmoBox folds (`python -m bench.tta`).
+            three windows per clip instead of one, so it is off by default to stay within the speed goals.
         id2label / label2id: class names; defaults to RAVDESS's 8 emotions in official order.
     """
 
-    model_type = "ser-mfcc-cnn"
+    model_type = "ser-cnn"
 
     def __init__(
         self,
@@ -78,7 +65,6 @@ class SERConfig(PreTrainedConfig):
         window_seconds=3.0,
         trim_silence_db=35.0,
         normalize_loudness=True,
-        utterance_mean_norm_db=None,
         features="logmel",
         n_mfcc=40,
         n_mels=40,
@@ -90,7 +76,6 @@ class SERConfig(PreTrainedConfig):
         channels=(32, 64, 128, 256),
         kernel_size=3,
         pooling="stats",
-        frequency_pooling="mean",
         rnn_hidden_size=64,
         dropout=0.1,
         spec_augment=True,
@@ -108,13 +93,10 @@ class SERConfig(PreTrainedConfig):
             raise ValueError(f"encoder must be 'cnn2d' or 'cnn1d', got {encoder!r}")
         if pooling not in ("mean", "stats", "attention", "gru"):
             raise ValueError(f"pooling must be 'mean', 'stats', 'attention' or 'gru', got {pooling!r}")
-        if frequency_pooling not in ("mean", "flatten"):
-            raise ValueError(f"frequency_pooling must be 'mean' or 'flatten', got {frequency_pooling!r}")
         self.sampling_rate = sampling_rate
         self.window_seconds = window_seconds
         self.trim_silence_db = trim_silence_db
         self.normalize_loudness = normalize_loudness
-        self.utterance_mean_norm_db = utterance_mean_norm_db
         self.log_offset = log_offset
         self.features = features
         self.n_mfcc = n_mfcc
@@ -126,7 +108,6 @@ class SERConfig(PreTrainedConfig):
         self.channels = list(channels)
         self.kernel_size = kernel_size
         self.pooling = pooling
-        self.frequency_pooling = frequency_pooling
         self.rnn_hidden_size = rnn_hidden_size
         self.dropout = dropout
         self.spec_augment = spec_augment
@@ -149,14 +130,6 @@ class SERConfig(PreTrainedConfig):
     @property
     def num_coefficients(self) -> int:
         return self.n_mfcc if self.features == "mfcc" else self.n_mels
-
-    @property
-    def num_frequency_rows(self) -> int:
-        """Rows along the frequency axis that the 2-D CNN's blocks leave (each max-pools by 2, rounding up)."""
-        rows = self.num_coefficients
-        for _ in self.channels:
-            rows = -(-rows // 2)
-        return rows
 
     @property
     def num_feature_channels(self) -> int:

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from transformers import AutoModelForAudioClassification
 
-from .audio import (FLOOR_DB, FRAME_SECONDS, AudioError, NoSpeechError, check_speech, frame_levels,
-                    load_audio, require_speech, speech_mask, stream_audio)
+from .audio import (RANGE_DB, AudioError, NoSpeechError, check_speech, frame_levels, frame_samples, load_audio,
+                    require_speech, speech_mask, speech_seconds, stream_audio)
 
 DEFAULT_MODEL = str(Path(__file__).parent / "default_model")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
@@ -100,12 +100,14 @@ def _check_checkpoint(folder: Path) -> None:
             shapes = {key: tuple(file.get_slice(key).get_shape()) for key in file.keys()}
     except Exception as error:
         raise ModelLoadError(fail + f"{weights} is damaged or not a safetensors file ({_first_line(error)})") from None
+    from . import LegacySERConfig
     from .configuration_ser import SERConfig
 
-    if config.get("model_type") != SERConfig.model_type:
+    if config.get("model_type") not in (SERConfig.model_type, LegacySERConfig.model_type):
         return  # another project's model: transformers checks it (see load_model)
+    config_class = SERConfig if config["model_type"] == SERConfig.model_type else LegacySERConfig
     try:
-        ser_config = SERConfig.from_pretrained(folder)
+        ser_config = config_class.from_pretrained(folder)
     except Exception as error:
         raise ModelLoadError(fail + f"{config_file} is not a valid config ({_first_line(error)})") from None
     from .modeling_ser import SERForAudioClassification
@@ -186,7 +188,7 @@ class EmotionRecognizer:
         self.device = _available_device(device)
         self.model = load_model(model, trust_remote_code) if isinstance(model, (str, Path)) else model.eval()
         # Channels-last conv weights spare oneDNN re-laying out weights and activations on every call and let
-        # max pooling vectorize: the CNN runs ~2.5x faster on a CPU, with the same results up to float rounding.
+        # max pooling vectorize: the CNN runs faster on a CPU, with the same results up to float rounding.
         self.model.to(self.device, memory_format=torch.channels_last)
         self.config = self.model.config
         self.sampling_rate = self.config.sampling_rate
@@ -200,14 +202,17 @@ class EmotionRecognizer:
     def probabilities(self, waves: list[np.ndarray]) -> np.ndarray:
         """Class probabilities for already loaded mono waveforms at the model's rate, shape (n, classes).
 
-        Each waveform's mean is removed first. The model removes a DC offset itself, but over the
-        zero-padded batch row; here it is exact for clips of any length.
+        The waveforms are zero-padded into one batch with an attention mask, so each scores as it would alone.
         """
         length = max(len(w) for w in waves)
         batch = np.zeros((len(waves), length), dtype=np.float32)
-        for row, wave in zip(batch, waves):
-            row[: len(wave)] = wave - wave.mean(dtype=np.float64)
-        return self.model(torch.from_numpy(batch).to(self.device)).logits.softmax(-1).float().cpu().numpy()
+        mask = np.zeros((len(waves), length), dtype=np.int64)
+        for row, row_mask, wave in zip(batch, mask, waves):
+            row[: len(wave)] = wave
+            row_mask[: len(wave)] = 1
+        logits = self.model(torch.from_numpy(batch).to(self.device),
+                            attention_mask=torch.from_numpy(mask).to(self.device)).logits
+        return logits.softmax(-1).float().cpu().numpy()
 
     def _scores(self, probs: np.ndarray) -> dict[str, float]:
         order = np.argsort(-probs)
@@ -316,12 +321,16 @@ class EmotionRecognizer:
                   batch_size: int = 32) -> Timeline:
         rate, window = self.sampling_rate, self.config.window_samples
         hop = max(1, int((hop_seconds or self.config.window_seconds / 2) * rate))
-        frame = int(FRAME_SECONDS * rate)
+        frame, frame_hop = frame_samples(rate)
+
+        def frames_of(levels, start: int) -> np.ndarray:  # the analysis frames inside the window at `start`
+            return np.asarray(levels[-(-start // frame_hop): (start + window - frame) // frame_hop + 1])
 
         def enough(frames) -> bool:  # does a window hold enough speech frames
-            return frames.sum() * FRAME_SECONDS >= MIN_SPEECH_SECONDS
+            return speech_seconds(frames) >= MIN_SPEECH_SECONDS
 
-        levels = []  # dB of every whole frame so far: 40 floats a second
+        levels = []  # dB of every whole frame so far: 50 floats a second
+        loudest = -np.inf
         buffer, buffer_start, total = np.zeros(0, np.float32), 0, 0  # buffer[0] is sample buffer_start
         next_window = 0  # windows start at next_window * hop
         batch, scored = [], []  # (start, samples) waiting; (start, end, probabilities) done
@@ -332,11 +341,10 @@ class EmotionRecognizer:
             batch.clear()
 
         def consider(start: int, samples: np.ndarray):
-            # The speech threshold depends on the loudest frame of the whole recording, known only at the
-            # end; a window can only pass it if enough of its frames are above the absolute floor, so
-            # score those now and decide at the end (the rest need no model time).
-            frames = np.asarray(levels[start // frame: (start + window) // frame])
-            if enough(frames > FLOOR_DB):
+            # Speech frames are judged against the loudest frame of the whole recording, known only at the end.
+            # That frame is at least as loud as the loudest so far, so a window without enough frames near the
+            # loudest so far cannot pass at the end either: only the others are scored now, and decided at the end.
+            if enough(frames_of(levels, start) >= loudest - RANGE_DB):
                 batch.append((start, samples))
                 if len(batch) == batch_size:
                     score()
@@ -344,13 +352,17 @@ class EmotionRecognizer:
         for piece in pieces:
             buffer = np.concatenate([buffer, piece])
             total += len(piece)
-            done = len(levels) * frame
-            levels.extend(frame_levels(buffer[done - buffer_start: total - buffer_start], rate).tolist())
+            # Frames are measured piece by piece, each piece's mean (its DC offset) removed.
+            done = len(levels) * frame_hop
+            new = frame_levels(buffer[done - buffer_start: total - buffer_start], rate)
+            levels.extend(new.tolist())
+            if new.size:
+                loudest = max(loudest, float(new.max()))
             while next_window * hop + window <= total:
                 start = next_window * hop
                 consider(start, buffer[start - buffer_start: start - buffer_start + window].copy())
                 next_window += 1
-            keep = min(next_window * hop, len(levels) * frame)
+            keep = min(next_window * hop, len(levels) * frame_hop)
             buffer, buffer_start = buffer[keep - buffer_start:], keep
         # The last windows may run past the end (by less than a hop); the model pads them with silence.
         while next_window * hop < max(1, total - window + hop):
@@ -361,10 +373,10 @@ class EmotionRecognizer:
             score()
 
         mask = speech_mask(np.asarray(levels))
-        check_speech(total / rate, mask.sum() * FRAME_SECONDS, MIN_SPEECH_SECONDS)
+        check_speech(total / rate, speech_seconds(mask), MIN_SPEECH_SECONDS)
         segments = [Segment(start / rate, min(total, start + window) / rate, self._scores(p))
                     for start, _, p in scored
-                    if enough(mask[start // frame: (start + window) // frame])]
+                    if enough(frames_of(mask, start))]
         if not segments:
             raise NoSpeechError("no window of the recording holds enough speech to judge")
         mean = np.mean([[s.scores[label] for label in self.labels] for s in segments], axis=0)

@@ -33,6 +33,37 @@ def played_at(waveform: torch.Tensor, speed: float, sampling_rate: int) -> torch
     return resampled.transpose(1, 2).reshape(waveform.shape[0], -1)[:, : (out * length + step - 1) // step]
 
 
+def remove_offset(waveform: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """(batch, samples) waveforms minus their mean: a DC offset carries no emotion but would raise the low bands
+    and hide the speech onset. With `attention_mask`, the mean is over each row's samples and padding stays 0."""
+    # Summed in float64: runtimes that add float32 samples one by one (ONNX Runtime) would leave a residual offset.
+    wide = waveform.double()
+    if attention_mask is None:
+        return waveform - wide.mean(dim=1, keepdim=True).to(waveform.dtype)
+    mask = attention_mask.to(wide.dtype)
+    mean = (wide * mask).sum(dim=1, keepdim=True) / mask.sum(dim=1, keepdim=True).clamp_min(1)
+    return (waveform - mean.to(waveform.dtype)) * mask.to(waveform.dtype)
+
+
+def frame_power(waveform: torch.Tensor, frame_length: int, hop_length: int) -> torch.Tensor:
+    """Mean power of each frame of (batch, samples) waveforms, shape (batch, frames); a row shorter than one frame
+    is one frame."""
+    if waveform.shape[1] >= frame_length:
+        return waveform.pow(2).unfold(1, frame_length, hop_length).mean(-1)
+    return waveform.pow(2).mean(dim=1, keepdim=True)
+
+
+def power_db(power: torch.Tensor) -> torch.Tensor:
+    """`frame_power` in dB (dBFS for a waveform in [-1, 1])."""
+    return 10 * torch.log10(power + 1e-10)
+
+
+def speech_frames(levels_db: torch.Tensor, range_db: float) -> torch.Tensor:
+    """The one definition of a speech frame, for the model's window and the library's speech checks: a frame whose
+    `power_db` is within `range_db` of the loudest frame of its row."""
+    return levels_db >= levels_db.amax(dim=-1, keepdim=True) - range_db
+
+
 class SERFrontEnd(nn.Module):
     """Waveform -> normalized (channels, coefficients, frames) features over a fixed window.
 
@@ -55,42 +86,33 @@ class SERFrontEnd(nn.Module):
         self.register_buffer("feature_mean", torch.zeros(shape))
         self.register_buffer("feature_std", torch.ones(shape))
 
-    def select_window(self, waveform: torch.Tensor) -> torch.Tensor:
-        """Crop or zero-pad each (batch, samples) row to the window, optionally skipping leading silence and
-        scaling the loudest frame to unit RMS."""
+    def select_window(self, waveform: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Crop or zero-pad each (batch, samples) row to the window: remove the DC offset, optionally scale the
+        loudest frame to unit RMS and start at the first speech frame (`speech_frames`).
+
+        `attention_mask` (1 for samples, 0 for padding) makes the offset that of each clip rather than of its
+        zero-padded row, so a clip scores the same alone and in a batch."""
         config = self.config
-        # A DC offset carries no emotion but would raise the low bands and hide the speech onset.
-        waveform = waveform - waveform.mean(dim=1, keepdim=True)
-        if waveform.shape[1] >= config.n_fft:
-            energy = waveform.pow(2).unfold(1, config.n_fft, config.hop_length).mean(-1)
-        else:
-            energy = waveform.pow(2).mean(dim=1, keepdim=True)
-        peak = energy.amax(dim=1, keepdim=True)
+        waveform = remove_offset(waveform, attention_mask)
+        power = frame_power(waveform, config.n_fft, config.hop_length)
         if config.normalize_loudness:
             # The loudest frame, not the whole clip: padding and pauses would otherwise change the scale.
-            waveform = waveform / peak.clamp_min(1e-10).sqrt()
+            waveform = waveform / power.amax(dim=1, keepdim=True).clamp_min(1e-10).sqrt()
         offsets = torch.zeros(waveform.shape[0], dtype=torch.long, device=waveform.device)
         if config.trim_silence_db is not None and waveform.shape[1] >= config.n_fft:
-            level = 10 * torch.log10(energy + 1e-10)
-            loud = level >= 10 * torch.log10(peak + 1e-10) - config.trim_silence_db
-            offsets = loud.float().argmax(dim=1) * config.hop_length
+            offsets = speech_frames(power_db(power), config.trim_silence_db).float().argmax(dim=1) * config.hop_length
         window = config.window_samples
         padded = nn.functional.pad(waveform, (0, window))
         index = offsets[:, None] + torch.arange(window, device=waveform.device)[None, :]
         return padded.gather(1, index)
 
-    def raw_features(self, waveform: torch.Tensor) -> torch.Tensor:
+    def raw_features(self, waveform: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Un-normalized features, shape (batch, channels, coefficients, frames)."""
-        return self.window_features(self.select_window(waveform))
+        return self.window_features(self.select_window(waveform, attention_mask))
 
     def window_features(self, window: torch.Tensor) -> torch.Tensor:
         """Un-normalized features of windows that `select_window` returned."""
-        mel = self.mel(window)
-        x = torch.log(mel + self.config.log_offset)
-        if self.config.utterance_mean_norm_db is not None:
-            level = 10 * torch.log10(mel.sum(dim=1, keepdim=True) + 1e-10)  # (batch, 1, frames)
-            speech = (level >= level.amax(dim=2, keepdim=True) - self.config.utterance_mean_norm_db).float()
-            x = x - (x * speech).sum(dim=2, keepdim=True) / speech.sum(dim=2, keepdim=True)
+        x = torch.log(self.mel(window) + self.config.log_offset)
         if self.config.features == "mfcc":
             x = torch.einsum("bmt,mc->bct", x, self.dct)
         if not self.config.deltas:
@@ -104,9 +126,10 @@ class SERFrontEnd(nn.Module):
         self.feature_mean.copy_(mean)
         self.feature_std.copy_(std.clamp_min(1e-5))
 
-    def forward(self, waveform: torch.Tensor, windowed: bool = False) -> torch.Tensor:
+    def forward(self, waveform: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                windowed: bool = False) -> torch.Tensor:
         """Normalized features of waveforms, or with `windowed` of windows that `select_window` returned."""
-        x = self.window_features(waveform) if windowed else self.raw_features(waveform)
+        x = self.window_features(waveform) if windowed else self.raw_features(waveform, attention_mask)
         return (x - self.feature_mean[..., None]) / self.feature_std[..., None]
 
 
@@ -184,8 +207,7 @@ class SERPreTrainedModel(PreTrainedModel):
 
 class SERForAudioClassification(SERPreTrainedModel):
     """Speech emotion classifier: `SERFrontEnd` -> CNN (2-D over the feature map, or 1-D over the
-    time-averaged features) -> (2-D: the frequency rows averaged or stacked) pooling over time -> linear layer over
-    `config.num_labels` classes.
+    time-averaged features) -> pooling over time -> linear layer over `config.num_labels` classes.
 
     Args:
         config ([`SERConfig`]): the model configuration.
@@ -208,28 +230,28 @@ class SERForAudioClassification(SERPreTrainedModel):
             blocks.append(ConvBlock(dims, in_channels, out_channels, config.kernel_size, config.dropout / 2))
             in_channels = out_channels
         self.encoder = nn.Sequential(*blocks)
-        if dims == 2 and config.frequency_pooling == "flatten":
-            in_channels *= config.num_frequency_rows
         self.pooling = TimePooling(config, in_channels) if dims == 2 else None
         pooled = self.pooling.output_size if dims == 2 else in_channels
         self.classifier = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(pooled, config.num_labels))
         self.post_init()
 
-    def embed(self, input_values: torch.Tensor, windowed: bool = False) -> torch.Tensor:
-        x = self.front_end(input_values, windowed)
+    def embed(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None,
+              windowed: bool = False) -> torch.Tensor:
+        x = self.front_end(input_values, attention_mask, windowed)
         if self.training and self.config.spec_augment:
             x = self.spec_augment(x)
         if self.config.encoder == "cnn1d":
             # Average over time, then convolve along the feature vector, as the classic MFCC models did.
             return self.encoder(x.mean(-1).flatten(1).unsqueeze(1)).mean(-1)
         x = self.encoder(x)
-        return self.pooling(x.mean(2) if self.config.frequency_pooling == "mean" else x.flatten(1, 2))
+        return self.pooling(x.mean(2))  # the frequency rows the blocks leave are averaged
 
     def forward(self, input_values, attention_mask=None, labels=None, **kwargs) -> SequenceClassifierOutput:
         r"""
         input_values (`torch.FloatTensor` of shape `(batch, samples)`):
             Mono waveform at `config.sampling_rate`, as returned by the feature extractor.
-        attention_mask: accepted for pipeline compatibility; padding is zeros, which the model reads as silence.
+        attention_mask (`torch.LongTensor` of shape `(batch, samples)`, *optional*): 1 for samples, 0 for the
+            zero padding of a batch; it keeps a clip's DC offset its own, so it scores the same alone or batched.
         labels (`torch.LongTensor` of shape `(batch,)`, *optional*): class ids; if given, the
             cross-entropy loss is returned too.
 
@@ -238,9 +260,9 @@ class SERForAudioClassification(SERPreTrainedModel):
         average.
         """
         if self.training or not self.config.test_time_speeds:
-            logits = self.classifier(self.embed(input_values))
+            logits = self.classifier(self.embed(input_values, attention_mask))
         else:
-            logits = self.test_time_average(input_values)
+            logits = self.test_time_average(remove_offset(input_values, attention_mask))
         loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
@@ -256,4 +278,5 @@ class SERForAudioClassification(SERPreTrainedModel):
         return probabilities.view(len(versions), input_values.shape[0], -1).mean(0).log()
 
 
-__all__ = ["SERForAudioClassification", "SERPreTrainedModel", "SERFrontEnd"]
+__all__ = ["SERForAudioClassification", "SERPreTrainedModel", "SERFrontEnd", "frame_power", "power_db",
+           "remove_offset", "speech_frames"]

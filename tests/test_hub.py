@@ -23,6 +23,8 @@ import ser
 from ser import hub as ser_hub
 from ser.card import render_model_card
 
+pytestmark = pytest.mark.slow  # the Hub stand-in and clean processes
+
 CLIP = FIXTURE / "Actor_02" / "03-01-05-01-01-01-02.flac"
 LABELS = list(ser.RAVDESS_EMOTIONS)
 MODEL_ID = "user/ser-demo"
@@ -383,7 +385,7 @@ def test_upload_loads_with_trust_remote_code_in_a_clean_process(hub, pushed, che
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["module"].startswith("transformers_modules.")  # the code came from the repository
-    torch.testing.assert_close(torch.tensor(result["logits"]), expected, rtol=0, atol=1e-5)
+    torch.testing.assert_close(torch.tensor(result["logits"]), expected, rtol=0, atol=1e-4)  # float32, other threads
     scores = {r["label"]: r["score"] for r in result["array"]}
     probabilities = dict(zip(LABELS, expected.softmax(-1).tolist()))
     assert scores == pytest.approx(probabilities, abs=1e-5)

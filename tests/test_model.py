@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,15 +26,13 @@ def test_default_labels_are_ravdess_emotions_in_official_order():
 
 @pytest.mark.parametrize("variant", [
     {},
-    {"features": "mfcc", "n_mels": 64, "deltas": True, "channels": [24, 48, 96, 192]},  # the default until 2026-11-26
+    {"features": "mfcc", "n_mels": 64, "deltas": True, "channels": [24, 48, 96, 192]},
     {"pooling": "mean"},
     {"pooling": "attention"},
     {"pooling": "gru"},
     {"encoder": "cnn1d", "deltas": False, "channels": [32, 64]},
     {"trim_silence_db": None, "window_seconds": 4.0},
-    {"utterance_mean_norm_db": 35.0},
-    {"frequency_pooling": "flatten"},
-    {"frequency_pooling": "flatten", "pooling": "attention", "features": "mfcc", "n_mfcc": 13, "channels": [8, 16, 32]},
+    {"pooling": "attention", "features": "mfcc", "n_mfcc": 13, "channels": [8, 16, 32]},
 ])
 def test_variants_are_one_config_away_and_train(variant):
     model = ser.SERForAudioClassification(ser.SERConfig(**variant))
@@ -46,27 +45,9 @@ def test_variants_are_one_config_away_and_train(variant):
 
 
 def test_invalid_config_values_are_refused():
-    for bad in ({"features": "chroma"}, {"encoder": "transformer"}, {"pooling": "max"}, {"frequency_pooling": "max"}):
+    for bad in ({"features": "chroma"}, {"encoder": "transformer"}, {"pooling": "max"}):
         with pytest.raises(ValueError):
             ser.SERConfig(**bad)
-
-
-def test_frequency_pooling_keeps_the_rows_the_cnn_leaves_apart_or_averages_them():
-    waves = torch.randn(2, 30000) * 0.1
-    for n_mels, channels, rows in ((40, [32, 64, 128, 256], 3), (64, [8, 16], 16), (13, [8, 16, 32], 2)):
-        config = ser.SERConfig(n_mels=n_mels, channels=channels, frequency_pooling="flatten")
-        model = ser.SERForAudioClassification(config).eval()
-        feature_map = model.encoder(model.front_end(waves))
-        assert config.num_frequency_rows == feature_map.shape[2] == rows
-        # Each row's channels keep their own statistics: the pooled vector is the flattened map's, row by row.
-        pooled = model.embed(waves)
-        assert pooled.shape == (2, 2 * channels[-1] * rows)
-        assert torch.allclose(pooled[:, : channels[-1] * rows], feature_map.flatten(1, 2).mean(-1), atol=1e-6)
-        # "mean" (the default) is the same network with the rows averaged: same weights but the classifier's.
-        averaged = ser.SERForAudioClassification(ser.SERConfig(n_mels=n_mels, channels=channels)).eval()
-        averaged.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("classifier")},
-                                 strict=False)
-        assert torch.allclose(averaged.embed(waves)[:, : channels[-1]], feature_map.mean(2).mean(-1), atol=1e-6)
 
 
 def test_test_time_speeds_average_the_probabilities_of_resampled_copies():
@@ -124,23 +105,6 @@ def test_features_ignore_gain_and_dc_offset(clip):
     # Without loudness normalization the gain does change the features: the check above is not vacuous.
     plain = ser.SERForAudioClassification(ser.SERConfig(normalize_loudness=False)).front_end
     assert not torch.allclose(plain(clip * 0.05), plain(clip), atol=1e-1)
-
-
-def test_utterance_mean_normalization_removes_a_fixed_colouring(clip):
-    """A fixed filter (here pre-emphasis, like a brighter microphone) adds a constant to each log mel band of the
-    speech frames; subtracting the clip's own mean over its speech frames takes most of it away again."""
-    clip = torch.from_numpy(ser.load_audio(clip, 16000))[None]
-    coloured = torch.cat([clip[:, :1], clip[:, 1:] - 0.9 * clip[:, :-1]], dim=1)
-    change = {}
-    for db in (None, 35.0):
-        # No silence trimming, so both versions are cut at the same sample and their frames line up.
-        config = ser.SERConfig(utterance_mean_norm_db=db, trim_silence_db=None, window_seconds=4.0)
-        front = ser.SERForAudioClassification(config).front_end
-        mel = front.mel(front.select_window(clip))[0].sum(0)
-        speech = 10 * torch.log10(mel) >= 10 * torch.log10(mel.max()) - 20  # clearly speech in both versions
-        change[db] = (front.raw_features(coloured) - front.raw_features(clip))[0, 0][:, speech].abs().mean()
-    assert change[None] > 0.3  # the filter does change the plain MFCCs
-    assert change[35.0] < change[None] / 2.5
 
 
 def test_save_and_load_give_identical_logits(tmp_path):
@@ -208,13 +172,15 @@ def test_pipeline_on_arrays_and_dicts(classifier, rate):
     assert np.allclose([r["score"] for r in again], [r["score"] for r in reference], atol=1e-4)
 
 
-def test_trust_remote_code_in_a_clean_process(random_checkpoint, tmp_path):
+@pytest.mark.parametrize("which", ["random", "embedded"])
+def test_trust_remote_code_in_a_clean_process(which, random_checkpoint, tmp_path):
     """A process that never imported `ser` and cannot find it loads the checkpoint from its own code files."""
     import shutil
 
+    source = random_checkpoint if which == "random" else ser.DEFAULT_MODEL
     checkpoint = tmp_path / "checkpoint"
-    shutil.copytree(random_checkpoint, checkpoint)
-    model = AutoModelForAudioClassification.from_pretrained(random_checkpoint).eval()
+    shutil.copytree(source, checkpoint)
+    model = AutoModelForAudioClassification.from_pretrained(source).eval()
     wave = torch.randn(1, 30000, generator=torch.Generator().manual_seed(0)) * 0.1
     with torch.no_grad():
         expected = model(wave).logits[0].tolist()
@@ -239,6 +205,33 @@ def test_trust_remote_code_in_a_clean_process(random_checkpoint, tmp_path):
     assert out["type"] == "SERForAudioClassification"
     assert np.allclose(out["logits"], expected, atol=1e-5)
     assert out["top"] in ser.RAVDESS_EMOTIONS
+
+
+def test_embedded_checkpoint_carries_the_current_code():
+    """The code files beside the embedded weights are the package's own (scripts/embed_model.py writes them with
+    save_pretrained), so a `trust_remote_code` load runs the same model as `import ser`."""
+    folder = Path(ser.DEFAULT_MODEL)
+    for name in ("configuration_ser.py", "modeling_ser.py"):
+        assert (folder / name).read_text() == (Path(ser.__file__).parent / name).read_text(), name
+    config = json.loads((folder / "config.json").read_text())
+    assert config["model_type"] == ser.SERConfig.model_type
+    assert set(config) - {"architectures", "auto_map", "dtype", "transformers_version"} <= set(ser.SERConfig().to_dict())
+
+
+def test_checkpoints_saved_under_the_old_model_type_still_load(random_checkpoint, tmp_path):
+    import shutil
+
+    shutil.copytree(random_checkpoint, tmp_path / "old")
+    config_file = tmp_path / "old" / "config.json"
+    config = json.loads(config_file.read_text())
+    config_file.write_text(json.dumps({**config, "model_type": "ser-mfcc-cnn", "frequency_pooling": "mean",
+                                       "utterance_mean_norm_db": None}))
+    wave = torch.randn(1, 30000, generator=torch.Generator().manual_seed(0)) * 0.1
+    with torch.no_grad():
+        expected = AutoModelForAudioClassification.from_pretrained(random_checkpoint).eval()(wave).logits
+        for old in (AutoModelForAudioClassification.from_pretrained(tmp_path / "old"), ser.load_model(tmp_path / "old")):
+            assert isinstance(old, ser.SERForAudioClassification)
+            assert torch.equal(old.eval()(wave).logits, expected)
 
 
 @pytest.mark.parametrize("freq_mask_param, time_mask_param", [(8, 20), (0, 20), (8, 0)])
