@@ -4,6 +4,7 @@ Examples:
     python -m train --data ../shared/data/ravdess --protocol emobox --fold all --output-dir runs/emobox
     python -m train --protocol full --output-dir runs/release          # downloads the Zenodo archive
     python -m train --data ./ravdess --protocol random --seeds 0 1 2 3 4 --output-dir runs/random
+    python -m train --data ./ravdess --features mfcc --no-augment degrade --output-dir runs/mfcc
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 from ser import RAVDESS_EMOTIONS
 
 from . import data, plots
-from .train import BEFORE_THE_SETTING, Recipe, train_fold
+from .train import AUGMENTATIONS, Recipe, train_fold
 
 
 def parse_args(argv=None):
@@ -26,8 +27,7 @@ def parse_args(argv=None):
     p.add_argument("--data", default=None,
                    help="RAVDESS folder (Actor_XX/*.wav|flac), a .zip path or URL, or a Hub dataset id "
                         f"(default: the official archive, {data.ZENODO_URL})")
-    p.add_argument("--hub-columns", default="",
-                   help="for a Hub dataset: audio=COL,emotion=COL,actor=COL")
+    p.add_argument("--hub-columns", default="", help="for a Hub dataset: audio=COL,emotion=COL,actor=COL")
     p.add_argument("--protocol", choices=data.PROTOCOLS, default="emobox",
                    help="emobox: actor-disjoint EmoBox folds (headline); random: speaker-DEPENDENT 80/20 "
                         "clip split, for comparison only; full: all actors, for a release model")
@@ -35,67 +35,51 @@ def parse_args(argv=None):
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds to run (each a separate model)")
     p.add_argument("--validation-actors", type=int, default=data.VALIDATION_ACTORS, metavar="N",
                    help="actors of the training pool held out as validation, half male, half female, chosen by the "
-                        "seed (default %(default)s: train on every actor outside the test fold and evaluate nothing "
-                        "during training; the earlier systems and candidates held out 2). `random` holds out 10 %% "
-                        "of its training clips instead, whatever this says")
-    p.add_argument("--split-seed", type=int, default=None, metavar="SEED",
-                   help="seed that picks the validation actors (emobox, full) or the clip split (random) "
-                        "(default: each run's own seed); fixed, it lets --seeds vary the training alone")
+                        "seed, for a validation curve (default %(default)s). `random` holds out 10 %% of its "
+                        "training clips instead")
     p.add_argument("--output-dir", type=Path, required=True)
     p.add_argument("--resume", action="store_true",
                    help="keep the folds or seeds already finished in --output-dir (model and metrics.json) when their "
                         "recipe, classes and actors match this run's, and train only the rest")
-    classes = p.add_mutually_exclusive_group()
-    classes.add_argument("--classes", help=f"comma-separated subset of {','.join(RAVDESS_EMOTIONS)}")
-    classes.add_argument("--drop", help="comma-separated emotions to leave out, e.g. disgust")
+    p.add_argument("--classes", help=f"comma-separated subset of {','.join(RAVDESS_EMOTIONS)} (default: all)")
     defaults = Recipe()
     p.add_argument("--epochs", type=int, default=defaults.epochs)
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    p.add_argument("--patience", type=int, default=defaults.patience, help="0 (default): train every epoch (see --average-last-epochs); N: stop when validation UA "
-                        "has not improved for N epochs and keep the best")
-    p.add_argument("--speaker-adversary", type=float, default=defaults.speaker_adversary, metavar="WEIGHT",
-                   help="train against a speaker adversary with this final weight (see --speaker-adversary-loss), "
-                        "so the embedding carries less of who is speaking (0 = off)")
-    p.add_argument("--speaker-adversary-loss", choices=("reversal", "confusion"),
-                   default=defaults.speaker_adversary_loss,
-                   help="with --speaker-adversary: gradient reversal, or confusion (towards a uniform guess over "
-                        "the actors; bounded)")
-    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=defaults.channels_last,
-                   help="keep conv weights channels-last (on by default): about 1.3x faster steps on a CPU "
-                        "(bench.step_time); a contiguous run (--no-channels-last) differs as another seed would")
     p.add_argument("--average-last-epochs", type=int, default=None, metavar="N",
-                   help="keep the mean of the last N epochs' weights (stochastic weight averaging; default: a quarter "
-                        "of --epochs, 15 of 60, or 0 with --patience); 0: keep the last epoch's weights")
-    p.add_argument("--learning-rate-floor", type=float, default=defaults.learning_rate_floor, metavar="FRACTION",
-                   help="the cosine schedule stops falling at this fraction of --learning-rate (0, the default: it "
-                        "falls to 0); with --average-last-epochs the averaged epochs then train at that rate")
-    p.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
-    p.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing)
-    p.add_argument("--mixup", type=float, default=defaults.mixup,
-                   help="alpha of waveform mixup on the training split (0 = off)")
-    p.add_argument("--degrade", action=argparse.BooleanOptionalAction, default=defaults.degrade,
-                   help="also train on degraded speech: coloured noise and babble at 0-20 dB SNR, telephone band, "
-                        "clipping (see bench.robustness); on by default")
-    p.add_argument("--babble-probability", type=float, default=defaults.babble_probability,
-                   help="with --degrade: share of training clips mixed with babble (default: --augment-probability)")
-    p.add_argument("--babble-speech-only", action=argparse.BooleanOptionalAction, default=defaults.babble_speech_only,
-                   help="cut babble talkers to their speech, a dense crowd without pauses")
-    p.add_argument("--no-class-weights", action="store_true")
+                   help="keep the mean of the last N epochs' weights (default: a quarter of --epochs); 0 keeps the "
+                        "last epoch's")
+    p.add_argument("--no-augment", nargs="+", default=[], metavar="NAME",
+                   choices=(*AUGMENTATIONS, "spec-augment"),
+                   help="augmentations to turn off: " + ", ".join((*AUGMENTATIONS, "spec-augment")) +
+                        " (degrade: coloured noise, babble, telephone band and clipping)")
+    p.add_argument("--augment-probability", type=float, default=defaults.augment_probability)
     p.add_argument("--workers", type=int, default=defaults.workers,
                    help="processes that augment batches while the model trains (default %(default)s; results "
                         "repeat for a given count, not across counts)")
-    for name in ("noise", "pitch", "stretch", "shift"):
-        p.add_argument(f"--no-{name}", action="store_true", help=f"turn off {name} augmentation")
-    p.add_argument("--augment-probability", type=float, default=defaults.augment_probability)
-    p.add_argument("--pitch-semitones", type=float, default=defaults.pitch_semitones,
-                   help="widest pitch shift of the pitch augmentation, up or down (default %(default)s)")
-    p.add_argument("--no-spec-augment", action="store_true")
+    p.add_argument("--features", choices=("logmel", "mfcc"),
+                   help="front end: log-mel, or MFCC with delta and delta-delta (default: the SERConfig default)")
+    p.add_argument("--encoder", choices=("cnn2d", "cnn1d"),
+                   help="2-D CNN over the feature map, or the 1-D CNN over time-averaged features")
+    p.add_argument("--pooling", choices=("mean", "stats", "attention", "gru"), help="pooling over time")
     p.add_argument("--model-config", default="",
-                   help="SERConfig overrides as JSON, e.g. '{\"features\": \"logmel\", \"pooling\": \"stats\"}'")
+                   help="any other SERConfig values as JSON, e.g. '{\"channels\": [16, 32, 64], "
+                        "\"test_time_speeds\": [0.9, 1.1]}'")
     p.add_argument("--push-to-hub", metavar="USER/NAME", help="upload the trained model (protocol full) to the Hub")
-    p.add_argument("--private", action="store_true", help="create the Hub repository as private")
     return p.parse_args(argv)
+
+
+def model_config(args) -> dict:
+    """The SERConfig overrides that the options ask for."""
+    config = json.loads(args.model_config) if args.model_config else {}
+    if args.features == "mfcc":
+        config = {"features": "mfcc", "deltas": True, **config}
+    elif args.features:
+        config = {"features": args.features, **config}
+    config.update({key: getattr(args, key) for key in ("encoder", "pooling") if getattr(args, key)})
+    if "spec-augment" in args.no_augment:
+        config["spec_augment"] = False
+    return config
 
 
 def parse_mapping(text: str) -> dict:
@@ -144,10 +128,7 @@ def finished_run(run_dir: Path, recipe: Recipe, splits, id2label: dict[int, str]
     if not metrics_file.is_file() or not (run_dir / "model" / "model.safetensors").is_file():
         return None
     metrics = json.loads(metrics_file.read_text())
-    # A setting added to Recipe after a run was saved is missing from its record: that run did what the code did
-    # before the setting existed, which is today's default unless the default has changed since.
-    recorded = {**json.loads(json.dumps({**Recipe().__dict__, **BEFORE_THE_SETTING})), **metrics.get("recipe", {})}
-    same = (recorded == json.loads(json.dumps(recipe.__dict__))
+    same = (metrics.get("recipe") == recipe.record()
             and metrics.get("labels") == [id2label[i] for i in range(len(id2label))]
             and metrics.get("actors") == {name: sorted(set(split["actor"])) for name, split in splits.items()}
             and metrics.get("clips") == {name: len(split) for name, split in splits.items()})
@@ -164,25 +145,15 @@ def main(argv=None) -> dict:
         except HubError as error:
             raise SystemExit(f"error: {error}") from None
     recipe_kwargs = dict(
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience,
-        average_last_epochs=args.average_last_epochs, speaker_adversary=args.speaker_adversary,
-        learning_rate_floor=args.learning_rate_floor,
-        channels_last=args.channels_last, speaker_adversary_loss=args.speaker_adversary_loss,
-        weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, mixup=args.mixup, degrade=args.degrade,
-        babble_probability=args.babble_probability, babble_speech_only=args.babble_speech_only,
-        class_weights=not args.no_class_weights, noise=not args.no_noise,
-        pitch=not args.no_pitch, pitch_semitones=args.pitch_semitones, stretch=not args.no_stretch,
-        shift=not args.no_shift,
-        augment_probability=args.augment_probability, workers=args.workers, split_seed=args.split_seed,
-        model={**(json.loads(args.model_config) if args.model_config else {}),
-               **({"spec_augment": False} if args.no_spec_augment else {})},
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        average_last_epochs=args.average_last_epochs, augment_probability=args.augment_probability,
+        augment=tuple(name for name in AUGMENTATIONS if name not in args.no_augment), workers=args.workers,
+        model=model_config(args),
     )
     dataset = data.load_ravdess(args.data, hub_columns=parse_mapping(args.hub_columns))
     id2label = dict(enumerate(RAVDESS_EMOTIONS))
-    if args.classes or args.drop:
-        chosen = (args.classes.split(",") if args.classes
-                  else [e for e in RAVDESS_EMOTIONS if e not in args.drop.split(",")])
-        dataset, id2label = data.select_classes(dataset, chosen)
+    if args.classes:
+        dataset, id2label = data.select_classes(dataset, args.classes.split(","))
 
     if args.protocol == "emobox":
         folds = sorted(data.EMOBOX_FOLDS) if args.fold == "all" else [int(args.fold)]
@@ -195,8 +166,7 @@ def main(argv=None) -> dict:
 
     runs = {}
     for name, fold, seed in jobs:
-        splits = data.split_dataset(dataset, args.protocol, fold=fold,
-                                    seed=seed if args.split_seed is None else args.split_seed,
+        splits = data.split_dataset(dataset, args.protocol, fold=fold, seed=seed,
                                     validation_actors=args.validation_actors)
         run_dir = args.output_dir / name if len(jobs) > 1 else args.output_dir
         print(f"== {name}: " + ", ".join(f"{k} {len(v)} clips" for k, v in splits.items()), flush=True)
@@ -218,7 +188,7 @@ def main(argv=None) -> dict:
 
         run_dir = args.output_dir
         try:
-            url = push_model(run_dir / "model", args.push_to_hub, private=args.private, run_dir=run_dir)
+            url = push_model(run_dir / "model", args.push_to_hub, run_dir=run_dir)
         except HubError as error:
             raise SystemExit(f"error: {error} (the model is saved in {run_dir}; push it later with "
                              f"`python -m ser.hub push {run_dir} {args.push_to_hub}`)") from None

@@ -138,9 +138,8 @@ def select_classes(ds: datasets.Dataset, classes: list[str]) -> tuple[datasets.D
     return ds, dict(enumerate(classes))
 
 
-# Actors of the training pool held out as validation. The default does not stop early, so they would choose nothing;
-# they served to compare candidate recipes (which pin 2) and, since 2026-11-27, the fold models and the release train
-# on them too (bench/results/ablation/PREREGISTRATION.md).
+# Actors of the training pool held out as validation. Validation never chooses the weights, so by default every
+# actor outside the test fold trains; holding some out draws a validation curve, and judges candidate recipes.
 VALIDATION_ACTORS = 0
 
 
@@ -188,7 +187,7 @@ def split_dataset(ds: datasets.Dataset, protocol: str, fold: int | None = None, 
 
 
 def build_augmenter(noise: bool = True, pitch: bool = True, stretch: bool = True, shift: bool = True,
-                    probability: float = 0.3, degrade: bool = False, pitch_semitones: float = 2.0):
+                    degrade: bool = True, probability: float = 0.3):
     """Waveform augmentation (audiomentations) for the training split; `None` when all are off.
 
     `degrade` adds the conditions of `bench.robustness` at training strength: coloured noise (white to pink and
@@ -208,8 +207,7 @@ def build_augmenter(noise: bool = True, pitch: bool = True, stretch: bool = True
     if noise:
         steps.append(A.AddGaussianSNR(min_snr_db=10.0, max_snr_db=40.0, p=probability))
     if pitch:
-        steps.append(A.PitchShift(min_semitones=-pitch_semitones, max_semitones=pitch_semitones,
-                                  method="signalsmith_stretch", p=probability))
+        steps.append(A.PitchShift(min_semitones=-2.0, max_semitones=2.0, method="signalsmith_stretch", p=probability))
     if stretch:
         steps.append(A.TimeStretch(min_rate=0.8, max_rate=1.2, leave_length_unchanged=False,
                                    method="signalsmith_stretch", p=probability))
@@ -219,52 +217,26 @@ def build_augmenter(noise: bool = True, pitch: bool = True, stretch: bool = True
 
 
 class AugmentedSplit(torch.utils.data.Dataset):
-    """A training split whose waveforms are augmented afresh each time a row is read.
-
-    With `mixup` > 0 each row is also mixed with another random row of the split (mixup on waveforms,
-    weight drawn from Beta(mixup, mixup)) and its "emotion" becomes the matching soft label vector.
-    Only ever wraps a training split, after splitting, so evaluation data is never augmented.
+    """A training split whose waveforms are augmented afresh each time a row is read, with `babble` the share of
+    rows that also get a crowd of other clips of the split. Only ever wraps a training split, after splitting, so
+    evaluation data is never augmented.
     """
 
-    def __init__(self, split: datasets.Dataset, augmenter, sampling_rate: int, mixup: float = 0.0,
-                 num_labels: int = len(RAVDESS_EMOTIONS), babble: float = 0.0, babble_speech_only: bool = False,
-                 speakers: bool = False):
+    def __init__(self, split: datasets.Dataset, augmenter, sampling_rate: int, babble: float = 0.0):
         self.split = as_arrays(split)
-        # With `speakers`, each row also gives its actor as an index 0..n-1 of the split's actors ("speaker").
-        self.speakers = None
-        if speakers:
-            actors = np.asarray(split["actor"])
-            self.speakers = np.searchsorted(np.unique(actors), actors)
         self.augmenter = augmenter
         self.sampling_rate = sampling_rate
-        self.mixup = mixup
-        self.num_labels = num_labels
         self.babble = babble
-        # (first, last) speech sample of every row, found once: cutting the talkers to their speech makes a dense
-        # crowd like bench.robustness's babble instead of voices with gaps of silence between them.
-        self.speech_bounds = speech_bounds(self.split["input_values"], sampling_rate) if babble_speech_only else None
 
     def __len__(self):
         return len(self.split)
-
-    def _augmented(self, index: int) -> tuple[np.ndarray, int]:
-        row = self.split[int(index)]
-        wave = row["input_values"]
-        if self.augmenter is not None:
-            wave = self.augmenter(wave, sample_rate=self.sampling_rate)
-        if self.babble and random.random() < self.babble:
-            wave = self._add_babble(wave)
-        return wave, int(row["emotion"])
 
     def _add_babble(self, wave: np.ndarray) -> np.ndarray:
         """Wave plus 3-5 other clips of the split (each at equal level, looped from a random point) at 0-20 dB SNR:
         the crowd of voices a phone or a meeting room adds, which stationary noise does not imitate."""
         crowd = np.zeros_like(wave)
         for _ in range(random.randint(3, 5)):
-            row = random.randrange(len(self))
-            other = self.split[row]["input_values"]
-            if self.speech_bounds is not None:
-                other = other[slice(*self.speech_bounds[row])]
+            other = self.split[random.randrange(len(self))]["input_values"]
             other = np.roll(np.resize(other, len(wave)), random.randrange(len(wave)))
             crowd += other / (np.sqrt(np.mean(other ** 2)) + 1e-8)
         snr_db = random.uniform(0.0, 20.0)
@@ -272,33 +244,14 @@ class AugmentedSplit(torch.utils.data.Dataset):
         return (wave + level * crowd).astype(np.float32)
 
     def __getitem__(self, index):
-        wave, emotion = self._augmented(index)
-        if self.speakers is not None:
-            return {"input_values": wave, "emotion": emotion, "speaker": int(self.speakers[index])}
-        if not self.mixup:
-            return {"input_values": wave, "emotion": emotion}
         # `random` rather than NumPy: the DataLoader seeds it differently in each worker.
-        other, other_emotion = self._augmented(random.randrange(len(self)))
-        weight = random.betavariate(self.mixup, self.mixup)
-        mixed = np.zeros(max(len(wave), len(other)), dtype=np.float32)
-        mixed[: len(wave)] += weight * wave
-        mixed[: len(other)] += (1 - weight) * other
-        target = np.zeros(self.num_labels, dtype=np.float32)
-        target[emotion] += weight
-        target[other_emotion] += 1 - weight
-        return {"input_values": mixed, "emotion": target}
-
-
-def speech_bounds(waves, sampling_rate: int) -> list[tuple[int, int]]:
-    """(first, last + 1) speech sample of each wave by `ser.audio.speech_samples` (the whole wave when it finds
-    no speech)."""
-    from ser.audio import speech_samples
-
-    bounds = []
-    for wave in waves:
-        where = np.flatnonzero(speech_samples(wave, sampling_rate))
-        bounds.append((int(where[0]), int(where[-1]) + 1))
-    return bounds
+        row = self.split[int(index)]
+        wave = row["input_values"]
+        if self.augmenter is not None:
+            wave = self.augmenter(wave, sample_rate=self.sampling_rate)
+        if self.babble and random.random() < self.babble:
+            wave = self._add_babble(wave)
+        return {"input_values": wave, "emotion": int(row["emotion"])}
 
 
 def as_arrays(split: datasets.Dataset) -> datasets.Dataset:
