@@ -1,48 +1,11 @@
 """Accuracy benchmark: the default model and two baselines of earlier RAVDESS projects, side by side.
 
-    python -m bench.accuracy --data ../shared/data/ravdess            # everything (hours on 2 CPU cores)
+    python -m bench.accuracy --data ../shared/data/ravdess            # everything (hours on a laptop CPU)
     python -m bench.accuracy --data DIR --only default rf             # a subset; finished parts are reused
 
 Systems, each under the speaker-independent `emobox` protocol (6 actor-disjoint folds) and, for comparison with
 earlier projects, the speaker-DEPENDENT `random` protocol (5 seeds of an 80/20 stratified clip split):
-- `default`: the default `SERConfig` and training recipe (`python -m train` without options): log-mel (40 bands)
-  at channels (32, 64, 128, 256), one SpecAugment mask of each kind, trained channels-last, on all 20 actors outside
-  the test fold, its weights averaged over the last 15 of the 60 epochs; adopted on 2026-11-27 by the rules in
-  `bench/results/ablation/PREREGISTRATION.md`, where it ran as `swa15_all`;
-- `all_actors`: the default before that (2026-11-27, 05:09 UTC until the averaging): the same, the last epoch kept;
-- `masks1`: the default before that (2026-11-27, until 05:09 UTC): `all_actors` with 2 actors of each fold held out
-  as validation (18 trained on);
-- `logmel40_2x`: the default before that (2026-11-26): `masks1` with two SpecAugment masks of each kind;
-- `time_masks`: an accuracy candidate that was not adopted: `masks1` with time masks only, no frequency mask
-  (it failed its 6-fold rule on the folds' validation actors);
-- `pitch4`: an accuracy candidate that was not adopted: `masks1` with pitch shifts of up to 4 semitones instead of 2
-  (it failed its 6-fold rule on the folds' validation actors);
-- `no_stretch`: an accuracy candidate that was not adopted: `masks1` without time-stretch augmentation (it failed its
-  6-fold rule on the folds' validation actors);
-- `dropout0`: an accuracy candidate that was not adopted: `masks1` without dropout (it failed the same rule);
-- `swa15`: an accuracy candidate that passed the same rule: `masks1` with its weights averaged over the last 15 of
-  the 60 epochs (`--average-last-epochs 15`), BatchNorm statistics refitted; its refit on all 20 actors is `default`;
-- `swa15_floor`: an accuracy candidate that was not adopted: `swa15` with the learning rate held at 0.2x its peak
-  once the cosine reaches it (`--learning-rate-floor 0.2`), so the averaged epochs train at a constant rate (it
-  failed its rule on the folds' validation actors);
-- `freq_rows`: an accuracy candidate that was not adopted: `swa15` with the 3 frequency rows left by the CNN stacked
-  as channels before the pooling over time, not averaged (`SERConfig(frequency_pooling="flatten")`; it failed its
-  rule on the folds' validation actors);
-- `freq_masks`: an accuracy candidate that was not adopted: `swa15` with frequency masks only, no time mask
-  (`time_mask_param=0`; it failed its rule on the folds' validation actors);
-- `masks1_seed1`: not a candidate: `masks1` trained with seed 1 on the same splits (`--split-seed 0`), for the
-  run-to-run spread of the figures that judge candidates;
-- `mfcc`: the default before that, MFCC+deltas at channels (24, 48, 96, 192), trained contiguous;
-- `clean40`: an earlier default recipe, 40 epochs on clean (not degraded) training audio, channels (16, 32, 64, 128);
-- `narrow`: the MFCC default before its widening on 2026-11-26, channels (16, 32, 64, 128);
-- `babble50`: a robustness candidate that was not adopted: `narrow` with babble on half the training clips (not
-  30 %) and its talkers cut to their speech;
-- `default_babble50`: a robustness candidate that was not adopted: `mfcc` (the default then) with babble on half the
-  training clips, talkers cut to their speech (it passed its screen, then failed its 6-fold rule in
-  `bench/results/ablation/PREREGISTRATION.md`);
-- `wide2x`: a width candidate that was not adopted: MFCC+deltas at channels (32, 64, 128, 256);
-- `logmel`: a robustness candidate that was not adopted: `mfcc` with log-mel (64 bands, no deltas) in place of
-  MFCC+deltas (it cut the babble drop, and failed its 6-fold rule on clean UA);
+- `default`: the shipped recipe, `python -m train` without options (the default `SERConfig` and `Recipe`);
 - `cnn1d`: a 1-D CNN over 40 time-averaged MFCCs, the design most earlier projects used;
 - `rf`: a Random Forest on MFCC + chroma + spectral-contrast statistics (scikit-learn).
 
@@ -59,89 +22,19 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import LOGMEL40_2X_MODEL, MASKS1_MODEL, MFCC_MODEL
-
 RESULTS = Path(__file__).parent / "results" / "accuracy"
 
-
-# The systems measured before 2026-11-27 05:09 UTC, and the candidates judged against `masks1` since, hold 2 actors
-# of each fold out of training, as validation.
-HELD_OUT = ["--validation-actors", "2"]
-# The systems measured before the weight averaging became the default (2026-11-27, `swa15`) kept the last epoch.
-LAST_EPOCH = ["--average-last-epochs", "0"]
-
-
-def mfcc_system(**model) -> list[str]:
-    """`python -m train` arguments for the MFCC default (trained contiguous) with these `SERConfig` changes."""
-    return ["--model-config", json.dumps({**MFCC_MODEL, **model}), "--no-channels-last", *HELD_OUT, *LAST_EPOCH]
-
-
-def masks1_system(*options: str, **model) -> list[str]:
-    """`python -m train` arguments for `masks1` (the default config, channels-last, 2 validation actors, the last
-    epoch kept) with these options (later ones win, so `--validation-actors 0` trains on every actor) and `SERConfig`
-    changes."""
-    return ["--model-config", json.dumps({**MASKS1_MODEL, **model}), "--channels-last", *HELD_OUT, *LAST_EPOCH,
-            *options]
-
-
-NARROW = mfcc_system(channels=[16, 32, 64, 128])
-CLEAN40_RECIPE = ["--epochs", "40", "--no-degrade", "--workers", "1"]
-CLEAN40 = [*CLEAN40_RECIPE, *NARROW]
-# name -> extra `python -m train` arguments. The earlier systems pin the model config, memory format and validation
-# actors they were measured with, so a change of the defaults does not silently change them.
+# The 1-D CNN baseline, spelled out in full so that a change of the defaults does not change it: 40 MFCCs without
+# deltas, averaged over 4 s windows, no SpecAugment, silence trimming or loudness normalization.
+CNN1D_MODEL = {"features": "mfcc", "n_mfcc": 40, "n_mels": 64, "deltas": False, "channels": [64, 128, 128],
+               "num_masks": 2, "encoder": "cnn1d", "spec_augment": False, "trim_silence_db": None,
+               "normalize_loudness": False, "window_seconds": 4.0}
+# name -> extra `python -m train` arguments
 SYSTEMS = {
     "default": [],
-    # The default until the weight averaging (2026-11-27, `swa15`): the same config and recipe, the last epoch kept.
-    "all_actors": masks1_system("--validation-actors", "0"),
-    # The default until 2026-11-27 05:09 UTC: `all_actors` with 2 actors of each fold held out as validation.
-    "masks1": masks1_system(),
-    "logmel40_2x": ["--model-config", json.dumps(LOGMEL40_2X_MODEL), "--channels-last", *HELD_OUT, *LAST_EPOCH],
-    # An accuracy candidate that was not adopted (bench/results/ablation/PREREGISTRATION.md, 2026-11-27): the default
-    # (spelled out) with time masks only, no frequency mask.
-    "time_masks": masks1_system(freq_mask_param=0),
-    # An accuracy candidate that was not adopted (bench/results/ablation/PREREGISTRATION.md, 2026-11-27): the default
-    # (spelled out) with pitch shifts of up to 4 semitones instead of 2.
-    "pitch4": masks1_system("--pitch-semitones", "4"),
-    # An accuracy candidate that was not adopted (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 07:15 UTC):
-    # the `masks1` config and recipe without time-stretch augmentation.
-    "no_stretch": masks1_system("--no-stretch"),
-    # An accuracy candidate that was not adopted (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 07:58 UTC):
-    # `masks1` without dropout.
-    "dropout0": masks1_system(dropout=0.0),
-    # An accuracy candidate that passed its rule (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 10:10 UTC):
-    # `masks1` with its weights averaged over the last 15 epochs. Its refit on all 20 actors, which ran as
-    # `swa15_all`, is the default.
-    "swa15": masks1_system("--average-last-epochs", "15"),
-    # An accuracy candidate that was not adopted (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 16:15 UTC):
-    # `swa15` with the learning rate held at 0.2 x its peak from where the cosine reaches it (epoch 43) on, so the
-    # averaged epochs train at a constant rate.
-    "swa15_floor": masks1_system("--average-last-epochs", "15", "--learning-rate-floor", "0.2"),
-    # An accuracy candidate that was not adopted (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 18:21 UTC):
-    # `swa15` with the CNN's frequency rows stacked as channels before the pooling over time, so the classifier
-    # knows which band a pattern sat in.
-    "freq_rows": masks1_system("--average-last-epochs", "15", frequency_pooling="flatten"),
-    # An accuracy candidate that was not adopted (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 19:19 UTC):
-    # `swa15` with frequency masks only, no time mask (the cell of the mask grid that `masks1` and `time_masks` left).
-    "freq_masks": masks1_system("--average-last-epochs", "15", time_mask_param=0),
-    # Not a candidate (bench/results/ablation/PREREGISTRATION.md, 2026-11-27 10:41 UTC): `masks1` trained with
-    # seed 1 on the same splits (the validation actors still chosen by seed 0), to measure run-to-run spread.
-    "masks1_seed1": masks1_system("--seeds", "1", "--split-seed", "0"),
-    "mfcc": mfcc_system(),
-    "narrow": NARROW,
-    "clean40": CLEAN40,
-    # A robustness candidate that was not adopted: babble on half the training clips, talkers cut to their speech.
-    "babble50": ["--babble-probability", "0.5", "--babble-speech-only", *NARROW],
-    # A robustness candidate that was not adopted: the same babble at the MFCC default's width
-    # (bench/results/ablation/PREREGISTRATION.md).
-    "default_babble50": ["--babble-probability", "0.5", "--babble-speech-only", *mfcc_system()],
-    # A width candidate that was not adopted: 2x the narrow channels (bench/results/ablation/PREREGISTRATION.md).
-    "wide2x": mfcc_system(channels=[32, 64, 128, 256]),
-    # A robustness candidate that was not adopted: log-mel (64 bands, no deltas) instead of MFCC+deltas at the MFCC
-    # default's width (bench/results/ablation/PREREGISTRATION.md).
-    "logmel": mfcc_system(features="logmel", deltas=False),
-    "cnn1d": [*CLEAN40_RECIPE, *mfcc_system(
-        encoder="cnn1d", deltas=False, channels=[64, 128, 128], spec_augment=False, trim_silence_db=None,
-        normalize_loudness=False, window_seconds=4.0)],
+    # 40 epochs on clean (not degraded) audio, 2 actors of each fold held out as validation, the last epoch kept.
+    "cnn1d": ["--epochs", "40", "--no-augment", "degrade", "--workers", "1", "--validation-actors", "2",
+              "--average-last-epochs", "0", "--model-config", json.dumps(CNN1D_MODEL)],
 }
 PROTOCOLS = {"emobox": ["--protocol", "emobox", "--fold", "all"],
              "random": ["--protocol", "random", "--seeds", "0", "1", "2", "3", "4"]}
@@ -186,7 +79,7 @@ def run_forest(protocol: str, data: str, output: Path) -> dict:
     for name, fold, seed in jobs:
         started = time.time()
         index = np.arange(len(dataset))
-        # Split as when it was measured (2 validation actors, trained on too), so its rows come in the same order.
+        # 2 validation actors, trained on too: the split, and so the order of the rows, of the committed runs.
         splits = ravdess.split_dataset(dataset.add_column("row", index), protocol, fold=fold, seed=seed,
                                        validation_actors=2)
         train_rows = np.concatenate([splits["train"]["row"], splits["validation"]["row"]])
@@ -214,6 +107,23 @@ def table(results: dict[str, dict]) -> str:
     return "\n".join(rows) + "\n"
 
 
+def write_readme(output: Path = RESULTS) -> str:
+    """The combined table of every `<system>_<protocol>/summary.json` under `output`, written to its README.md."""
+    results = {p.parent.name: json.loads(p.read_text()) for p in sorted(output.glob("*/summary.json"))}
+    text = table(results)
+    (output / "README.md").write_text(
+        "# Accuracy on RAVDESS (8 classes)\n\nProduced by `python -m bench.accuracy`. UA = unweighted accuracy (mean "
+        "per-class recall), the headline; WA = accuracy.\n\nA run repeats bit for bit on the kind of CPU that "
+        "trained it. Another CPU family rounds floats differently, and the epochs amplify that as another seed "
+        "would: there a row reproduces within run-to-run noise (`../accuracy_rerun` has the `default` row rerun on "
+        "another CPU). Each fold's `metrics.json`, and a system's `summary.md`, name the CPU where it is "
+        "recorded.\n\nSystems: `default` is `python -m train` without options (the shipped model and recipe); "
+        "`cnn1d` a 1-D CNN over 40 time-averaged MFCCs and `rf` a Random Forest on MFCC, chroma and "
+        "spectral-contrast statistics, the designs of earlier RAVDESS projects (see `bench/accuracy.py`). A "
+        "system's `random` row is missing until that run is made.\n\n" + text)
+    return text
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.accuracy", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -236,59 +146,7 @@ def main(argv=None):
                 run_forest(protocol, args.data, output)
             else:
                 run_network(system, protocol, args.data, output, resume=not args.rerun)
-    results = {p.parent.name: json.loads(p.read_text()) for p in sorted(args.output.glob("*/summary.json"))}
-    text = table(results)
-    (args.output / "README.md").write_text("# Accuracy on RAVDESS (8 classes)\n\nProduced by `python -m bench.accuracy`."
-                                           " UA = unweighted accuracy (mean per-class recall), the headline; WA = "
-                                           "accuracy.\n\nA run repeats bit for bit on the kind of CPU that trained it. "
-                                           "Another CPU family rounds floats differently, and 60 epochs amplify that "
-                                           "as another seed would: there a row reproduces within run-to-run noise "
-                                           "(`masks1_seed1` against `masks1`: up to 3.1 points a test fold, 0.3 on "
-                                           "their mean, and 1.4 on the mean over the folds' validation actors; "
-                                           "`../accuracy_rerun` has the `default` row rerun on an Intel Xeon). Each "
-                                           "fold's `metrics.json`, and a system's `summary.md`, name the CPU for the "
-                                           "runs made after `freq_rows`; `swa15_floor` and `freq_rows` ran on an "
-                                           "Intel Xeon, and the systems before them, as far as the speed benchmark "
-                                           "of the same days records, on AMD EPYC machines.\n\nSystems: `default` "
-                                           "is `python -m train` without options "
-                                           "(log-mel, 40 bands, channels 32, 64, 128, 256, one SpecAugment mask of "
-                                           "each kind, trained channels-last on all 20 actors outside the test fold, "
-                                           "the weights of its last 15 epochs averaged; `swa15_all` in its "
-                                           "pre-registration); `all_actors` the default before it (the same, the "
-                                           "last epoch kept); `masks1` the default before that (`all_actors` with 2 "
-                                           "of those actors held out as validation); `logmel40_2x` the default before "
-                                           "that (`masks1` with two masks of each kind); `time_masks` an accuracy "
-                                           "candidate not adopted (`masks1` with time masks only, no frequency mask); "
-                                           "`pitch4` an accuracy candidate not adopted (`masks1` with pitch shifts of "
-                                           "up to 4 semitones instead of 2); `no_stretch` an accuracy candidate not "
-                                           "adopted (`masks1` without time-stretch augmentation); `dropout0` an "
-                                           "accuracy candidate not adopted (`masks1` without dropout); `swa15` an "
-                                           "accuracy candidate that passed its rule (`masks1` with the weights of "
-                                           "its last 15 epochs averaged; `default` is its refit on all 20 actors); "
-                                           "`swa15_floor` an accuracy candidate not adopted (`swa15` with the "
-                                           "learning rate held at 0.2x its peak over the averaged epochs); "
-                                           "`freq_rows` an accuracy candidate not adopted (`swa15` with the CNN's 3 "
-                                           "frequency rows stacked as channels before the pooling over time, not "
-                                           "averaged); "
-                                           "`freq_masks` an accuracy candidate not adopted (`swa15` with frequency "
-                                           "masks only, no time mask); "
-                                           "`masks1_seed1` `masks1` with seed 1 on the same splits (run-to-run "
-                                           "spread, not a candidate); `mfcc` the "
-                                           "default before that "
-                                           "(MFCC+deltas, channels 24, 48, 96, 192); "
-                                           "`narrow` the MFCC default before its widening (channels 16, 32, 64, "
-                                           "128); `clean40` an earlier default (40 epochs, no degraded audio in "
-                                           "training); `babble50` a robustness candidate not adopted (babble on "
-                                           "half the training clips, its talkers cut to their speech; narrow "
-                                           "channels); `default_babble50` the same babble on `mfcc`, "
-                                           "not adopted either; `wide2x` a width candidate not adopted (MFCC, "
-                                           "channels 32, 64, 128, 256); `logmel` a robustness candidate not "
-                                           "adopted (`mfcc` with log-mel, 64 bands, in place of MFCC+deltas); `cnn1d` "
-                                           "and `rf` the earlier projects' designs (see the module docstring). A "
-                                           "system's `random` row is missing until that run is made; `all_actors`'s "
-                                           "serves `masks1` too (`random` holds out 10 % of its clips either "
-                                           "way, so their `random` runs are the same).\n\n" + text)
-    print(text)
+    print(write_readme(args.output))
 
 
 if __name__ == "__main__":

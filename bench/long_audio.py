@@ -1,10 +1,10 @@
 """Long audio: wall time and peak memory of `EmotionRecognizer.timeline` on 1, 10 and 60-minute files.
 
-    python -m bench.long_audio                     # 1, 10 and 60 minutes (about 15 min on 2 idle cores)
+    python -m bench.long_audio                     # 1, 10 and 60 minutes
     python -m bench.long_audio --minutes 1 10      # a quicker check
 
 Each file is the 32 fixture clips (tests/fixtures/ravdess) back to back, looped to the length, at 48 kHz
-(FLAC by default, `--format wav` for uncompressed: 330 MB an hour). Every length runs in a fresh Python
+(FLAC by default, `--format wav` for uncompressed). Every length runs in a fresh Python
 process that loads the model, scores one short clip (so every library and buffer is in place: the baseline),
 then runs the timeline on the long file. Reported per length: the child's wall time, the time of the timeline
 call alone, its peak resident memory (the child's own `ru_maxrss`), the baseline after the short clip, and the
@@ -126,7 +126,7 @@ def write_report(results: dict, output: Path) -> None:
         "Peak RSS is the child process's `ru_maxrss`. The baseline is the same process after loading the model and "
         "scoring one 4 s clip, before the long file: it is the libraries (torch with its CUDA libraries mapped, "
         "FFmpeg, transformers), not the audio. The growth is what scoring costs on top: mostly one batch of 32 "
-        "windows through the network (about 80 MB of activations), plus one 30 s piece of decoded audio; the file "
+        "windows through the network, plus one 30 s piece of decoded audio; the file "
         "is decoded piece by piece, so neither depends on the recording's length. Time per audio minute should "
         "stay flat as the length grows (linear time).",
     ]

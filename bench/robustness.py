@@ -461,7 +461,7 @@ def main(argv=None):
                         help="a subset of the conditions (clean is always run)")
     parser.add_argument("--test-time-speeds", type=float, nargs="*", metavar="SPEED",
                         help="predict with these `SERConfig.test_time_speeds` instead of each checkpoint's own "
-                             "(e.g. 0.9 1.1, as the embedded model does; none for one pass)")
+                             "(e.g. 0.9 1.1 for the opt-in test-time averaging; none for one pass)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")

@@ -1,6 +1,6 @@
 """Speed benchmark: milliseconds per clip on this CPU, next to a wav2vec2-large anchor and a librosa front end.
 
-    python -m bench.speed --data ../shared/data/ravdess    # ~10 min on 2 cores, most of it the anchor's runs
+    python -m bench.speed --data ../shared/data/ravdess    # minutes; most of it the anchor's runs
     python -m bench.speed                                  # the fixture clips (tests/fixtures/ravdess) instead
     python -m bench.speed --quick                          # a few runs of everything, to check that it works
 
@@ -11,7 +11,7 @@ Measured in one run, on the same clip and the same machine, with 1 thread and wi
 - the same call with the forward pass run by onnxruntime on the ONNX export (`ser.export.export_onnx`);
 - the same interface around `Wav2Vec2ForSequenceClassification` built from the configuration of the popular
   RAVDESS model ehcalabres/wav2vec2-lg-xlsr-en-speech-emotion-recognition (wav2vec2-large-xlsr-53, ~315M
-  parameters; random weights: only the compute is measured, and the Hub cannot be reached);
+  parameters; random weights: only the compute is measured, and no download is needed);
 - the librosa front end of earlier projects: `librosa.load` at 22050 Hz, 40 MFCCs averaged over time (no network);
 - throughput in clips/s over the whole --data folder with `predict_many`, decoding included, and decode alone;
 - parameters, size on disk, multiply-accumulates per clip (torch.utils.flop_counter.FlopCounterMode: convolutions
@@ -175,7 +175,11 @@ class OnnxForward(torch.nn.Module):
         options.inter_op_num_threads = 1
         self.session = onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
 
-    def forward(self, input_values: torch.Tensor) -> SequenceClassifierOutput:
+    def forward(self, input_values: torch.Tensor,
+                attention_mask: torch.Tensor | None = None) -> SequenceClassifierOutput:
+        # The graph takes the waveforms alone: exact for unpadded rows, which is what latency timing sends.
+        if attention_mask is not None and not bool(attention_mask.all()):
+            raise ValueError("the ONNX graph scores unpadded waveforms only; send one clip at a time")
         logits = self.session.run(["logits"], {"input_values": input_values.numpy()})[0]
         return SequenceClassifierOutput(logits=torch.from_numpy(logits))
 
@@ -499,7 +503,7 @@ def markdown(results: dict) -> str:
         f"{_num(info['load_average_end'])} at the end.", "",
     ]
     # Only the start says whether other work shared the machine: by the end, the 1-minute average also counts this
-    # benchmark's own 2-thread runs and the anchor (about 1.3 on an otherwise idle 2-core machine).
+    # benchmark's own multi-threaded runs and the anchor.
     if (info["load_average_start"] or 0) > 0.5:
         lines += [f"> **Warning:** the machine was busy (load average {info['load_average_start']:.1f} at the "
                   "start); these timings are not representative. Re-run on an idle machine.", ""]

@@ -10,7 +10,7 @@ from conftest import FIXTURE
 
 import ser
 from bench import robustness as R
-from ser.audio import speech_frames
+from ser.audio import frame_samples, speech_frames
 
 RATE = 16000
 CLIPS = {actor: [FIXTURE / f"Actor_{actor:02d}" / f"03-01-0{e}-01-01-01-{actor:02d}.flac" for e in (1, 3, 5, 6)]
@@ -30,13 +30,20 @@ def wave(fold):
     return fold.waves[6]  # actor 2, angry: a loud clip
 
 
+def in_speech_frames(wave):
+    """The samples inside the frames the energy detector marks as speech in `wave`, computed here rather than by
+    the benchmark's own helper."""
+    frame, hop = frame_samples(RATE)
+    samples = np.zeros(len(wave), dtype=bool)
+    for index in np.flatnonzero(speech_frames(wave, RATE)):
+        samples[index * hop: index * hop + frame] = True
+    return samples
+
+
 def speech_power(wave, frames_of=None):
-    """Mean power over the frames the energy detector marks as speech in `frames_of` (default: `wave`),
-    computed here rather than by the benchmark's own helper."""
-    frames = speech_frames(wave if frames_of is None else frames_of, RATE)
-    frame = int(0.025 * RATE)
+    """Mean power over the speech frames of `frames_of` (default: `wave`)."""
     x = wave.astype(np.float64) - wave.mean()
-    return np.mean(x[: len(frames) * frame].reshape(-1, frame)[frames] ** 2)
+    return np.mean(x[in_speech_frames(wave if frames_of is None else frames_of)] ** 2)
 
 
 def band_energy(wave, low, high):
@@ -73,11 +80,10 @@ def test_babble_uses_only_other_actors_at_the_target_snr(fold):
     target = fold.waves[1]
     noisy = R.babble(fold, 1, np.random.default_rng(0), 10)
     babble = noisy.astype(np.float64) - target
-    frames = speech_frames(target, RATE)
-    frame = int(0.025 * RATE)
-    in_speech = babble[: len(frames) * frame].reshape(-1, frame)[frames]
+    in_speech = babble[in_speech_frames(target)]
     assert abs(db(speech_power(target) / np.mean((in_speech - babble.mean()) ** 2)) - 10) < 0.5
     # Talkers are looped speech, so the babble is continuous rather than silent where its clips were silent.
+    frame = int(0.025 * RATE)
     levels = np.mean(babble[: len(babble) // frame * frame].reshape(-1, frame) ** 2, axis=1)
     assert np.mean(levels > levels.max() / 1e4) > 0.9  # >90 % of frames within 40 dB of the loudest
 
@@ -186,8 +192,8 @@ def test_per_actor_scores_are_each_actors_own_unweighted_accuracy(fold):
 
 
 def test_test_time_speeds_option_scores_the_folds_as_the_embedded_model_predicts(fold, tmp_path, monkeypatch):
-    """`--test-time-speeds` replaces each checkpoint's own setting, so fold models trained before it existed can
-    be scored the way the embedded model predicts; without it, the checkpoint's own setting stays."""
+    """`--test-time-speeds` replaces each checkpoint's own setting, so fold models can be scored with or without the
+    opt-in test-time averaging; without it, the checkpoint's own setting stays."""
     import json
     import shutil
 

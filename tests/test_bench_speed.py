@@ -13,6 +13,8 @@ from conftest import FIXTURE_CLIPS, ROOT
 
 import ser
 
+pytestmark = pytest.mark.slow  # a benchmark run end to end
+
 
 @pytest.fixture(scope="module")
 def quick_run(random_checkpoint, tmp_path_factory):
