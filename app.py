@@ -47,8 +47,7 @@ CONCURRENCY = 2  # predictions running at once; the model is CPU-bound, more wou
 QUEUE_SIZE = 64  # waiting requests beyond this are told the queue is full instead of piling up
 LIVE_EVERY = 1.0  # seconds of microphone audio per live update
 # Shown from the Record click until the first update replaces it. Gradio's streaming microphone sometimes sends no
-# audio at all after the click on a busy machine (tests/test_browser.py saw it in 3 of about 14 runs beside a
-# training); a second click starts it.
+# audio at all after the click on a busy machine; a second click starts it.
 LIVE_STARTED = ("Recording: the first result comes after about 1 s of audio. Nothing after a few seconds? Press "
                 "Stop, then Record again.")
 EMOTION_COLORS = {

@@ -399,6 +399,7 @@ print(json.dumps({"starts": [s.start for s in timeline.segments], "duration": ti
 """
 
 
+@pytest.mark.slow
 def test_one_hour_file_is_scored_in_bounded_memory(random_checkpoint, case_dir):
     # Speech, an hour of silence, speech: at 16 kHz (fast to decode); bench/long_audio.py does 48 kHz.
     hour = case_dir / "hour.flac"
