@@ -62,7 +62,7 @@ def test_no_validation_actors_puts_the_whole_training_pool_in_training():
     ds = metadata_dataset()
     for fold in range(1, 7):
         kept = data.split_dataset(ds, "emobox", fold=fold, validation_actors=2)
-        pooled = data.split_dataset(ds, "emobox", fold=fold)  # the default since 2026-11-27
+        pooled = data.split_dataset(ds, "emobox", fold=fold)  # no validation actors: the default
         assert set(pooled) == {"train", "test"}
         assert set(pooled["train"]["actor"]) == set(kept["train"]["actor"]) | set(kept["validation"]["actor"])
         assert set(pooled["test"]["actor"]) == set(data.EMOBOX_FOLDS[fold])
