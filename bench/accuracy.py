@@ -66,10 +66,10 @@ def run_forest(protocol: str, data: str, output: Path) -> dict:
     from sklearn.ensemble import RandomForestClassifier
 
     from ser import RAVDESS_EMOTIONS
-    from train import cli, data as ravdess
+    from train import cli, corpora, data as ravdess
     from train.train import METRICS_MODULE
 
-    dataset = ravdess.load_ravdess(data)
+    dataset = corpora.load_ravdess(data)
     features = np.stack([pooled_features(w) for w in ravdess.as_arrays(dataset)["input_values"]])
     labels = np.asarray(dataset["emotion"])
     metric = evaluate.load(METRICS_MODULE)

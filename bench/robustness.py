@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench import ROOT, shown
+from bench import ROOT, run_actors, shown
 from ser.audio import speech_samples
 
 DEFAULT_MODELS = ROOT / "bench" / "results" / "accuracy" / "default_emobox"
@@ -240,7 +240,7 @@ def resolve_test_actors(fold: int, fold_dir: Path, override: list[int] | None,
     from train.data import EMOBOX_FOLDS
 
     metrics_file = fold_dir / "metrics.json"
-    actors = json.loads(metrics_file.read_text()).get("actors", {}) if metrics_file.is_file() else {}
+    actors = run_actors(json.loads(metrics_file.read_text())) if metrics_file.is_file() else {}
     if validation:
         if not actors.get("validation"):
             raise ValueError(f"fold {fold}: {metrics_file} lists no validation actors")
@@ -472,7 +472,7 @@ def main(argv=None):
 
     import evaluate
 
-    from train.data import load_ravdess
+    from train.corpora import load_ravdess
     from train.train import METRICS_MODULE
 
     if args.validation_actors and args.test_actors:

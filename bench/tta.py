@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import ROOT, shown
+from bench import ROOT, run_actors, shown
 
 DEFAULT_FOLDS = ROOT / "bench" / "results" / "accuracy" / "default_emobox"
 SPEEDS = [0.9, 1.1]
@@ -62,7 +62,7 @@ def score_folds(folds: Path, speeds: list[float], waves, labels: np.ndarray, act
     result = {"candidate": averaged, "test_time_speeds": list(speeds), "folds": {}}
     for fold in fold_numbers:
         recognizer = load(folds / f"fold{fold}" / "model")
-        test_actors = json.loads((folds / f"fold{fold}" / "metrics.json").read_text())["actors"]["test"]
+        test_actors = run_actors(json.loads((folds / f"fold{fold}" / "metrics.json").read_text()))["test"]
         rows = np.flatnonzero(np.isin(actors, test_actors))
         clips = [np.asarray(waves[i], dtype=np.float32) for i in rows]
         result["folds"][str(fold)] = {"test": {}}
@@ -93,9 +93,9 @@ def main(argv=None):
     parser.add_argument("--speeds", type=float, nargs="+", default=SPEEDS, metavar="SPEED",
                         help="the test_time_speeds to average over (default: 0.9 1.1)")
     args = parser.parse_args(argv)
-    from train import data
+    from train import corpora, data
 
-    dataset = data.load_ravdess(args.data)
+    dataset = corpora.load_ravdess(args.data)
     waves = data.as_arrays(dataset)["input_values"]
     return score_folds(args.folds, args.speeds, waves, np.asarray(dataset["emotion"]), np.asarray(dataset["actor"]))
 

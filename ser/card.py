@@ -73,7 +73,8 @@ def checkpoint_protocol(metrics: dict) -> tuple[str | None, str | None, str]:
 
     The protocol is read from the actors of each split, so the statement holds whatever the run was called."""
     split = metrics["evaluated_on"]
-    actors = {name: set(group) for name, group in metrics.get("actors", {}).items()}
+    # "speakers" (corpus/id) in runs of several corpora; "actors" (RAVDESS numbers) in older runs.
+    actors = {name: set(group) for name, group in (metrics.get("speakers") or metrics.get("actors", {})).items()}
     clips = metrics.get("clips", {})
     train, validation, test = actors.get("train", set()), actors.get("validation", set()), actors.get("test", set())
     # Only a run with patience stopped early on its validation actors; the others keep the last epoch (or an

@@ -55,6 +55,8 @@ class SERConfig(PreTrainedConfig):
             unaffected. The copies go through the network in one batch with the clip, so [0.9, 1.1] scores
             three windows per clip instead of one, so it is off by default to stay within the speed goals.
         id2label / label2id: class names; defaults to RAVDESS's 8 emotions in official order.
+        training_data (`dict` or `None`, defaults to `None`): what trained the weights, filled in by training:
+            corpus -> {"clips": n, "speakers": m}. Not a setting of the network; a record that travels with it.
     """
 
     model_type = "ser-cnn"
@@ -83,6 +85,7 @@ class SERConfig(PreTrainedConfig):
         time_mask_param=20,
         num_masks=1,
         test_time_speeds=(),
+        training_data=None,
         id2label=None,
         label2id=None,
         **kwargs,
@@ -114,6 +117,7 @@ class SERConfig(PreTrainedConfig):
         self.freq_mask_param = freq_mask_param
         self.time_mask_param = time_mask_param
         self.num_masks = num_masks
+        self.training_data = training_data
         self.test_time_speeds = [float(speed) for speed in test_time_speeds]
         if any(not 0.5 <= speed <= 2.0 for speed in self.test_time_speeds):
             raise ValueError(f"test_time_speeds must lie between 0.5 and 2.0, got {self.test_time_speeds}")

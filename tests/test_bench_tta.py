@@ -12,9 +12,9 @@ from bench.tta import label, score_folds
 
 
 def test_folds_are_scored_in_one_pass_and_with_the_models_own_averaging(tmp_path):
-    from train import data
+    from train import corpora, data
 
-    dataset = data.load_ravdess(str(FIXTURE))
+    dataset = corpora.load_ravdess(str(FIXTURE))
     waves = data.as_arrays(dataset)["input_values"]
     labels, actors = np.asarray(dataset["emotion"]), np.asarray(dataset["actor"])
     for fold in (1, 2):

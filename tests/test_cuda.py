@@ -56,7 +56,7 @@ def test_training_runs_on_cuda(tmp_path, waves):
     """`train_fold`, which `python -m train` runs, on the GPU that Trainer picks, with class weights, weight
     averaging and the speaker adversary. The splits are built in memory, like `train.data` builds them."""
     datasets = pytest.importorskip("datasets")
-    from train.data import parse_filename
+    from train.corpora import parse_ravdess as parse_filename
     from train.train import Recipe, train_fold
 
     fields = [parse_filename(path.name) for path in FIXTURE_CLIPS]

@@ -10,12 +10,12 @@ from transformers import Trainer, TrainingArguments, pipeline
 
 import ser
 from ser.export import export_onnx
-from train import data
+from train import corpora, data
 from train.train import collate
 
 
 def test_trainer_recognizer_pipeline_and_onnx_agree_on_fixture_clips(tmp_path):
-    clips = data.load_ravdess(str(FIXTURE))
+    clips = corpora.load_ravdess(str(FIXTURE))
     waves = [np.asarray(w, dtype=np.float32) for w in data.as_arrays(clips)["input_values"]]
     # A DC offset on some clips: each path must remove each clip's own, also inside a padded batch.
     waves = [w + (0.05 if i % 3 == 0 else 0.0) for i, w in enumerate(waves)]

@@ -6,15 +6,15 @@ import pytest
 from conftest import FIXTURE, FIXTURE_CLIPS, FULL_RAVDESS, needs_full_ravdess
 
 from ser import RAVDESS_EMOTIONS
-from train import data
+from train import corpora, data
 
 
 def test_parse_filename_reads_every_field():
-    fields = data.parse_filename("Actor_13/03-01-07-02-01-02-13.flac")
+    fields = corpora.parse_ravdess("Actor_13/03-01-07-02-01-02-13.flac")
     assert fields == {"emotion": 6, "intensity": "strong", "statement": 1, "repetition": 2, "actor": 13,
-                      "gender": "male", "vocal_channel": "speech"}
+                      "gender": "male", "vocal_channel": "speech", "speaker": "ravdess/13"}
     assert RAVDESS_EMOTIONS[fields["emotion"]] == "disgust"
-    other = data.parse_filename("03-02-01-01-02-01-24.wav")
+    other = corpora.parse_ravdess("03-02-01-01-02-01-24.wav")
     assert (other["emotion"], other["intensity"], other["statement"], other["repetition"], other["actor"],
             other["gender"], other["vocal_channel"]) == (0, "normal", 2, 1, 24, "female", "song")
 
@@ -23,12 +23,12 @@ def test_parse_filename_reads_every_field():
                                   "03-01-01-01-01-01.wav", "03-01-0a-01-01-01-01.wav"])
 def test_parse_filename_rejects_names_outside_the_scheme(name):
     with pytest.raises(ValueError, match="RAVDESS|outside"):
-        data.parse_filename(name)
+        corpora.parse_ravdess(name)
 
 
 def metadata_dataset():
     """The 1440 (emotion, actor) rows of the real RAVDESS design, without audio."""
-    rows = [data.parse_filename(f"03-01-{e:02d}-{i:02d}-{s:02d}-{r:02d}-{a:02d}.wav")
+    rows = [{**corpora.parse_ravdess(f"03-01-{e:02d}-{i:02d}-{s:02d}-{r:02d}-{a:02d}.wav"), "corpus": "ravdess"}
             for a in range(1, 25) for e in range(1, 9) for i in (1, 2) for s in (1, 2) for r in (1, 2)
             if not (e == 1 and i == 2)]
     return datasets.Dataset.from_list(rows)
@@ -95,7 +95,7 @@ def test_unknown_protocol_and_fold_are_refused():
 
 @pytest.fixture(scope="module")
 def fixture_dataset():
-    return data.load_ravdess(str(FIXTURE))
+    return corpora.load_ravdess(str(FIXTURE))
 
 
 def test_load_local_folder_parses_labels_from_file_names_not_folders(fixture_dataset):
@@ -116,7 +116,7 @@ def test_load_zip_archive_like_the_zenodo_release(tmp_path, fixture_dataset):
     with zipfile.ZipFile(archive, "w") as z:
         for clip in FIXTURE_CLIPS[:8]:
             z.write(clip, f"{clip.parent.name}/{clip.name}")
-    ds = data.load_ravdess(str(archive))
+    ds = corpora.load_ravdess(str(archive))
     assert len(ds) == 8 and set(ds["actor"]) == {1}
     assert sorted(ds["emotion"]) == list(range(8))
 
@@ -129,11 +129,11 @@ def test_load_hub_style_dataset_with_column_mapping(tmp_path):
         "speaker": ["Actor_01"] * 6,
     }).cast_column("file", datasets.Audio())
     ds.to_parquet(str(tmp_path / "data" / "train-00000.parquet"))
-    loaded = data.load_ravdess(str(tmp_path), hub_columns={"audio": "file", "emotion": "label", "actor": "speaker"})
+    loaded = corpora.load_ravdess(str(tmp_path), hub_columns={"audio": "file", "emotion": "label"})
     assert loaded["emotion"] == [0, 1, 2, 3, 4, 5]
-    assert loaded["actor"] == [1] * 6
+    assert loaded["actor"] == [1] * 6 and loaded["speaker"] == ["ravdess/01"] * 6
     with pytest.raises(ValueError, match="no column"):
-        data.load_ravdess(str(tmp_path))
+        corpora.load_ravdess(str(tmp_path))
 
 
 def test_class_subset_renumbers_labels(fixture_dataset):
@@ -156,7 +156,7 @@ def test_augmentation_changes_training_rows_and_never_evaluation_rows(fixture_da
 
 @needs_full_ravdess
 def test_full_ravdess_loads_1440_clips_with_the_documented_balance():
-    ds = data.load_ravdess(str(FULL_RAVDESS))
+    ds = corpora.load_ravdess(str(FULL_RAVDESS))
     assert len(ds) == 1440
     assert np.bincount(ds["emotion"]).tolist() == [96] + [192] * 7
     assert sorted(set(ds["actor"])) == list(range(1, 25))

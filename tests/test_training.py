@@ -46,7 +46,11 @@ def test_training_writes_every_artifact(tiny_run):
     assert Image.open(tiny_run / "confusion_matrix.png").size[0] > 300
     metrics = json.loads((tiny_run / "metrics.json").read_text())
     assert metrics["evaluated_on"] == "validation"
-    assert not set(metrics["actors"]["train"]) & set(metrics["actors"]["validation"])
+    assert not set(metrics["speakers"]["train"]) & set(metrics["speakers"]["validation"])
+    assert metrics["corpora"]["train"] == {"ravdess": {"clips": metrics["clips"]["train"],
+                                                       "speakers": len(metrics["speakers"]["train"])}}
+    config = json.loads((tiny_run / "model" / "config.json").read_text())
+    assert config["training_data"] == metrics["corpora"]["train"]  # the checkpoint says what trained it
     assert set(metrics["per_class"]) == set(ser.RAVDESS_EMOTIONS)
     assert 0 <= metrics["unweighted_accuracy"] <= 1
     assert len(metrics["confusion_matrix"]) == 8
@@ -80,9 +84,9 @@ def test_trained_checkpoint_has_normalization_from_the_training_data(tiny_run):
 
 
 def test_babble_adds_other_voices_at_0_to_20_db_snr():
-    from train import data
+    from train import corpora, data
 
-    clips = data.load_ravdess(str(FIXTURE))
+    clips = corpora.load_ravdess(str(FIXTURE))
     plain = data.AugmentedSplit(clips, None, 16000)
     babbled = data.AugmentedSplit(clips, None, 16000, babble=1.0)
     for i in range(0, len(plain), 4):
@@ -98,7 +102,7 @@ def test_pitch_augmentation_shifts_by_up_to_two_semitones():
     lands beyond three quarters of the widest."""
     import random
 
-    from train import data
+    from train import corpora, data
 
     rate = 16000
     tone = np.sin(2 * np.pi * 200.0 * np.arange(rate) / rate).astype(np.float32)
@@ -118,9 +122,9 @@ def test_pitch_augmentation_shifts_by_up_to_two_semitones():
 
 
 def test_degrade_augmentation_changes_the_training_clips_and_trains(tmp_path):
-    from train import data
+    from train import corpora, data
 
-    clean = data.AugmentedSplit(data.load_ravdess(str(FIXTURE)), None, 16000)[0]["input_values"]
+    clean = data.AugmentedSplit(corpora.load_ravdess(str(FIXTURE)), None, 16000)[0]["input_values"]
     augment = data.build_augmenter(noise=False, pitch=False, stretch=False, shift=False, probability=1.0, degrade=True)
     degraded = augment(clean, sample_rate=16000)
     assert degraded.shape == clean.shape and not np.allclose(degraded, clean, atol=1e-3)
@@ -149,8 +153,8 @@ def test_training_without_validation_actors_trains_on_every_actor_and_evaluates_
     run = main(["--data", str(FIXTURE), "--protocol", "full", "--validation-actors", "0", "--epochs", "2",
                 "--batch-size", "8", "--workers", "0", "--no-augment", "pitch", "stretch", "--output-dir", str(tmp_path)])
     metrics = run["seed0"]
-    fixture_actors = sorted({int(clip.parent.name.split("_")[1]) for clip in FIXTURE.glob("Actor_*/*.flac")})
-    assert metrics["actors"] == {"train": fixture_actors}
+    fixture_actors = sorted({f"ravdess/{clip.parent.name.split('_')[1]}" for clip in FIXTURE.glob("Actor_*/*.flac")})
+    assert metrics["speakers"] == {"train": fixture_actors}
     assert metrics["evaluated_on"] is None and "unweighted_accuracy" not in metrics
     assert metrics["validation_unweighted_accuracy_per_epoch"] == [] and len(metrics["train_loss_per_epoch"]) == 2
     assert metrics["final_validation_unweighted_accuracy"] is None
@@ -235,8 +239,8 @@ def test_the_cli_offers_the_options_a_user_needs_and_no_more():
                                text=True).stdout
     options = {line.split()[0].rstrip(",") for line in help_text.splitlines() if line.startswith("  -")}
     assert len(options) <= 22, sorted(options)
-    args = parse_args(["--output-dir", "x", "--features", "mfcc", "--pooling", "attention", "--no-augment",
-                       "spec-augment", "degrade", "--model-config", '{"channels": [8, 16]}'])
+    args = parse_args(["--output-dir", "x", "--features", "mfcc", "--no-augment", "spec-augment", "degrade",
+                       "--model-config", '{"channels": [8, 16], "pooling": "attention"}'])
     config = ser.SERConfig(**model_config(args))
     assert (config.features, config.deltas, config.pooling, config.spec_augment, config.channels) == (
         "mfcc", True, "attention", False, [8, 16])

@@ -1,8 +1,9 @@
-"""`python -m train`: train on RAVDESS under a named protocol and write every artifact.
+"""`python -m train`: train on one or more emotional speech corpora under a named protocol and write every artifact.
 
 Examples:
     python -m train --data ../shared/data/ravdess --protocol emobox --fold all --output-dir runs/emobox
-    python -m train --protocol full --output-dir runs/release          # downloads the Zenodo archive
+    python -m train --protocol full --output-dir runs/release          # RAVDESS, downloaded from Zenodo
+    python -m train --data ravdess=DIR --data tess=DIR --data emodb=DIR --protocol loco --output-dir runs/loco
     python -m train --data ./ravdess --protocol random --seeds 0 1 2 3 4 --output-dir runs/random
     python -m train --data ./ravdess --features mfcc --no-augment degrade --output-dir runs/mfcc
 """
@@ -17,21 +18,25 @@ import numpy as np
 
 from ser import RAVDESS_EMOTIONS
 
-from . import data, plots
+from . import corpora, data, plots
 from .train import AUGMENTATIONS, Recipe, train_fold
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default=None,
-                   help="RAVDESS folder (Actor_XX/*.wav|flac), a .zip path or URL, or a Hub dataset id "
-                        f"(default: the official archive, {data.ZENODO_URL})")
-    p.add_argument("--hub-columns", default="", help="for a Hub dataset: audio=COL,emotion=COL,actor=COL")
+    p.add_argument("--data", action="append", metavar="[CORPUS=]SOURCE",
+                   help="a corpus to train on; repeat for several. CORPUS is one of " + ", ".join(corpora.CORPORA)
+                        + " (default ravdess); SOURCE is its folder in the original layout, a .zip, a Hub dataset "
+                        "id, or for manifest a CSV/JSONL file (path, emotion, speaker, corpus). Default: RAVDESS "
+                        f"from {corpora.ZENODO_URL}")
+    p.add_argument("--hub-columns", default="", help="for Hub datasets: audio=COL,emotion=COL,speaker=COL")
     p.add_argument("--protocol", choices=data.PROTOCOLS, default="emobox",
-                   help="emobox: actor-disjoint EmoBox folds (headline); random: speaker-DEPENDENT 80/20 "
-                        "clip split, for comparison only; full: all actors, for a release model")
-    p.add_argument("--fold", default="all", help="emobox fold 1..6, or 'all' (default) for the 6-fold summary")
+                   help="emobox: RAVDESS's actor-disjoint EmoBox folds (headline), other corpora train; loco: leave "
+                        "one corpus out, tested on it; random: speaker-DEPENDENT 80/20 clip split, for comparison "
+                        "only; full: every speaker, for a release model")
+    p.add_argument("--fold", default="all",
+                   help="emobox fold 1..6, a loco corpus, or 'all' (default) for every fold and a summary")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds to run (each a separate model)")
     p.add_argument("--validation-actors", type=int, default=data.VALIDATION_ACTORS, metavar="N",
                    help="actors of the training pool held out as validation, half male, half female, chosen by the "
@@ -54,17 +59,19 @@ def parse_args(argv=None):
                    help="augmentations to turn off: " + ", ".join((*AUGMENTATIONS, "spec-augment")) +
                         " (degrade: coloured noise, babble, telephone band and clipping)")
     p.add_argument("--augment-probability", type=float, default=defaults.augment_probability)
+    p.add_argument("--balance", choices=data.BALANCING, default=defaults.balance,
+                   help="draw each corpus (default) or each speaker as often, or each clip once an epoch (none)")
+    p.add_argument("--epoch-clips", type=int, metavar="N",
+                   help="clips drawn an epoch, with replacement (default: as many as the training split has)")
     p.add_argument("--workers", type=int, default=defaults.workers,
                    help="processes that augment batches while the model trains (default %(default)s; results "
                         "repeat for a given count, not across counts)")
     p.add_argument("--features", choices=("logmel", "mfcc"),
                    help="front end: log-mel, or MFCC with delta and delta-delta (default: the SERConfig default)")
-    p.add_argument("--encoder", choices=("cnn2d", "cnn1d"),
-                   help="2-D CNN over the feature map, or the 1-D CNN over time-averaged features")
-    p.add_argument("--pooling", choices=("mean", "stats", "attention", "gru"), help="pooling over time")
     p.add_argument("--model-config", default="",
-                   help="any other SERConfig values as JSON, e.g. '{\"channels\": [16, 32, 64], "
-                        "\"test_time_speeds\": [0.9, 1.1]}'")
+                   help="any other SERConfig values as JSON, e.g. '{\"encoder\": \"cnn1d\"}' (the 1-D CNN over "
+                        "time-averaged features), '{\"pooling\": \"attention\"}' (or mean, stats, gru), "
+                        "'{\"channels\": [16, 32, 64], \"test_time_speeds\": [0.9, 1.1]}'")
     p.add_argument("--push-to-hub", metavar="USER/NAME", help="upload the trained model (protocol full) to the Hub")
     return p.parse_args(argv)
 
@@ -76,7 +83,6 @@ def model_config(args) -> dict:
         config = {"features": "mfcc", "deltas": True, **config}
     elif args.features:
         config = {"features": args.features, **config}
-    config.update({key: getattr(args, key) for key in ("encoder", "pooling") if getattr(args, key)})
     if "spec-augment" in args.no_augment:
         config["spec_augment"] = False
     return config
@@ -85,14 +91,28 @@ def model_config(args) -> dict:
 def parse_mapping(text: str) -> dict:
     pairs = [item.split("=", 1) for item in text.split(",") if item]
     if any(len(pair) != 2 for pair in pairs):
-        raise SystemExit(f"--hub-columns must look like audio=COL,emotion=COL,actor=COL, got {text!r}")
+        raise SystemExit(f"--hub-columns must look like audio=COL,emotion=COL,speaker=COL, got {text!r}")
     return dict(pairs)
+
+
+def parse_sources(specs: list[str] | None) -> dict[str, str | None]:
+    """--data values -> {corpus: source}; a value without CORPUS= is RAVDESS."""
+    sources = {}
+    for spec in specs or [""]:
+        name, _, source = spec.partition("=") if spec.split("=", 1)[0] in corpora.CORPORA else ("ravdess", "", spec)
+        if name in sources:
+            raise SystemExit(f"--data names {name} twice")
+        sources[name] = source or None
+    return sources
 
 
 def summarize(runs: dict[str, dict], output_dir: Path, protocol: str) -> dict:
     """Mean and standard deviation over folds or seeds, the summed confusion matrix, and a markdown table."""
     keys = ("unweighted_accuracy", "accuracy", "macro_f1")
-    summary = {"protocol": protocol, "runs": {name: {k: m[k] for k in keys} for name, m in runs.items()}}
+    summary = {"protocol": protocol, "runs": {name: {
+        **{k: m[k] for k in keys}, "top_class": m.get("top_class"), "top_class_share": m.get("top_class_share"),
+        **({"restricted": {k: m["restricted"][k] for k in (*keys, "top_class", "top_class_share", "classes")}}
+           if "restricted" in m else {})} for name, m in runs.items()}}
     for k in keys:
         values = np.array([m[k] for m in runs.values()])
         summary[k] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
@@ -110,19 +130,29 @@ def summarize(runs: dict[str, dict], output_dir: Path, protocol: str) -> dict:
 
 
 def summary_table(summary: dict) -> str:
-    rows = ["| run | UA | WA | macro-F1 |", "| --- | --- | --- | --- |"]
+    restricted = any("restricted" in m for m in summary["runs"].values())
+    rows = ["| run | UA | WA | macro-F1 | top class |" + (" restricted UA | restricted top class |" if restricted else ""),
+            "| --- | --- | --- | --- | --- |" + (" --- | --- |" if restricted else "")]
+
+    def top(m):
+        return f"{m['top_class']} {m['top_class_share']:.0%}" if m.get("top_class") else "–"
+
     for name, m in summary["runs"].items():
-        rows.append(f"| {name} | {m['unweighted_accuracy']:.1%} | {m['accuracy']:.1%} | {m['macro_f1']:.1%} |")
+        row = f"| {name} | {m['unweighted_accuracy']:.1%} | {m['accuracy']:.1%} | {m['macro_f1']:.1%} | {top(m)} |"
+        if restricted:
+            r = m.get("restricted")
+            row += f" {r['unweighted_accuracy']:.1%} | {top(r)} |" if r else " – | – |"
+        rows.append(row)
     ua, wa, f1 = (summary[k] for k in ("unweighted_accuracy", "accuracy", "macro_f1"))
     rows.append(f"| **mean ± std** | **{ua['mean']:.1%} ± {ua['std']:.1%}** | {wa['mean']:.1%} ± {wa['std']:.1%} "
-                f"| {f1['mean']:.1%} ± {f1['std']:.1%} |")
+                f"| {f1['mean']:.1%} ± {f1['std']:.1%} | |" + (" | |" if restricted else ""))
     if summary.get("cpus"):
         rows.append(f"\nTrained on: {', '.join(summary['cpus'])}.")
     return "\n".join(rows) + "\n"
 
 
 def finished_run(run_dir: Path, recipe: Recipe, splits, id2label: dict[int, str]) -> dict | None:
-    """The metrics of a run already in `run_dir` that trained `recipe` on the same classes and actors (the same
+    """The metrics of a run already in `run_dir` that trained `recipe` on the same classes and speakers (the same
     clips, for the `random` protocol, whose split is fixed by the seed in the recipe), else None."""
     metrics_file = run_dir / "metrics.json"
     if not metrics_file.is_file() or not (run_dir / "model" / "model.safetensors").is_file():
@@ -130,7 +160,7 @@ def finished_run(run_dir: Path, recipe: Recipe, splits, id2label: dict[int, str]
     metrics = json.loads(metrics_file.read_text())
     same = (metrics.get("recipe") == recipe.record()
             and metrics.get("labels") == [id2label[i] for i in range(len(id2label))]
-            and metrics.get("actors") == {name: sorted(set(split["actor"])) for name, split in splits.items()}
+            and metrics.get("speakers") == {name: sorted(set(split["speaker"])) for name, split in splits.items()}
             and metrics.get("clips") == {name: len(split) for name, split in splits.items()})
     return metrics if same else None
 
@@ -148,16 +178,22 @@ def main(argv=None) -> dict:
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         average_last_epochs=args.average_last_epochs, augment_probability=args.augment_probability,
         augment=tuple(name for name in AUGMENTATIONS if name not in args.no_augment), workers=args.workers,
+        balance=args.balance, epoch_clips=args.epoch_clips,
         model=model_config(args),
     )
-    dataset = data.load_ravdess(args.data, hub_columns=parse_mapping(args.hub_columns))
+    dataset = corpora.load_corpora(parse_sources(args.data), hub_columns=parse_mapping(args.hub_columns))
     id2label = dict(enumerate(RAVDESS_EMOTIONS))
     if args.classes:
         dataset, id2label = data.select_classes(dataset, args.classes.split(","))
 
-    if args.protocol == "emobox":
-        folds = sorted(data.EMOBOX_FOLDS) if args.fold == "all" else [int(args.fold)]
-        jobs = [(f"fold{f}_seed{s}" if len(args.seeds) > 1 else f"fold{f}", f, s) for f in folds for s in args.seeds]
+    if args.protocol in ("emobox", "loco"):
+        if args.protocol == "emobox":
+            folds = sorted(data.EMOBOX_FOLDS) if args.fold == "all" else [int(args.fold)]
+        else:
+            folds = sorted(set(dataset["corpus"])) if args.fold == "all" else [args.fold]
+        prefix = "fold" if args.protocol == "emobox" else ""
+        jobs = [(f"{prefix}{f}_seed{s}" if len(args.seeds) > 1 else f"{prefix}{f}", f, s)
+                for f in folds for s in args.seeds]
     else:
         jobs = [(f"seed{s}", None, s) for s in args.seeds]
 
@@ -177,10 +213,10 @@ def main(argv=None) -> dict:
         else:
             metrics = train_fold(splits, recipe, run_dir, id2label, protocol=args.protocol)
         scored = (f"UA {metrics['unweighted_accuracy']:.3f} on {metrics['evaluated_on']}" if metrics["evaluated_on"]
-                  else "trained on every actor, nothing held out to score")
+                  else "trained on every speaker, nothing held out to score")
         print(f"== {name}: {scored}", flush=True)
         runs[name] = metrics
-    if len(runs) > 1 and all(m["evaluated_on"] for m in runs.values()):  # runs on every actor scored nothing
+    if len(runs) > 1 and all(m["evaluated_on"] for m in runs.values()):  # runs on every speaker scored nothing
         summary = summarize(runs, args.output_dir, args.protocol)
         print(summary_table(summary))
     if args.push_to_hub:

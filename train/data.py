@@ -1,9 +1,9 @@
-"""RAVDESS through the `datasets` library: loading, file-name fields, actor-disjoint splits, augmentation."""
+"""Splits that keep speakers apart, class subsets, sampling balanced across corpora and speakers, and the
+augmentation of the training split. Loading lives in `train.corpora`."""
 
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import datasets
 import numpy as np
@@ -11,9 +11,7 @@ import torch
 
 from ser import RAVDESS_EMOTIONS
 
-ZENODO_URL = "https://zenodo.org/records/1188976/files/Audio_Speech_Actors_01-24.zip"
-
-# EmoBox (Interspeech 2024) speaker-independent folds: the test actors of each fold.
+# EmoBox (Interspeech 2024) speaker-independent folds: the test actors of each RAVDESS fold.
 EMOBOX_FOLDS = {
     1: (1, 11, 20, 21),
     2: (4, 10, 12, 14),
@@ -22,109 +20,8 @@ EMOBOX_FOLDS = {
     5: (2, 15, 16, 18),
     6: (6, 13, 17, 22),
 }
-PROTOCOLS = ("emobox", "random", "full")
-EMOTION_ALIASES = {"fear": "fearful", "surprise": "surprised", "disgusted": "disgust", "happiness": "happy",
-                   "sadness": "sad", "anger": "angry"}
-
-
-def parse_filename(name: str) -> dict:
-    """Fields of a RAVDESS file name `MM-VV-EE-II-SS-RR-AA.ext` (see the dataset's README).
-
-    Returns emotion (0-based id in `RAVDESS_EMOTIONS`), intensity, statement, repetition, actor, gender,
-    and vocal_channel. Raises `ValueError` for a name that does not follow the scheme.
-    """
-    # Files inside an archive come as "zip://Actor_01/NAME.wav::/path/archive.zip".
-    stem = Path(name.split("::")[0]).name.split(".")[0]
-    parts = stem.split("-")
-    if len(parts) != 7 or not all(len(p) == 2 and p.isdigit() for p in parts):
-        raise ValueError(f"{name!r} is not a RAVDESS file name (expected MM-VV-EE-II-SS-RR-AA.wav)")
-    modality, channel, emotion, intensity, statement, repetition, actor = map(int, parts)
-    checks = [(modality, 1, 3, "modality"), (channel, 1, 2, "vocal channel"), (emotion, 1, 8, "emotion"),
-              (intensity, 1, 2, "intensity"), (statement, 1, 2, "statement"), (repetition, 1, 2, "repetition"),
-              (actor, 1, 24, "actor")]
-    for value, low, high, field in checks:
-        if not low <= value <= high:
-            raise ValueError(f"{name!r}: {field} code {value:02d} is outside {low:02d}..{high:02d}")
-    return {
-        "emotion": emotion - 1,
-        "intensity": "normal" if intensity == 1 else "strong",
-        "statement": statement,
-        "repetition": repetition,
-        "actor": actor,
-        "gender": "male" if actor % 2 else "female",
-        "vocal_channel": "speech" if channel == 1 else "song",
-    }
-
-
-def _add_fields(example):
-    return parse_filename(example["audio"]["path"])
-
-
-def _decode(batch, sampling_rate):
-    # datasets hands out torchcodec decoders already resampled and downmixed by the Audio feature.
-    return {"input_values": [a.get_all_samples().data[0].numpy() for a in batch["audio"]]}
-
-
-def load_ravdess(source: str | None = None, sampling_rate: int = 16000, hub_columns: dict | None = None,
-                 hub_split: str = "train") -> datasets.Dataset:
-    """RAVDESS speech clips as a `datasets.Dataset` with columns input_values (mono float32 at
-    `sampling_rate`), emotion (class id), intensity, statement, repetition, actor, gender.
-
-    Args:
-        source: a local folder in the original layout (`Actor_XX/*.wav` or `.flac`), a `.zip` archive
-            path or URL (default: the official Zenodo archive), or a Hub dataset id (or a local copy of one).
-        hub_columns: for a Hub dataset, which of its columns hold `audio`, `emotion` and `actor`,
-            e.g. `{"audio": "audio", "emotion": "label", "actor": "speaker_id"}`.
-
-    Decoded audio is cached by `datasets`, so a second run does not decode the files again.
-    """
-    source = source or ZENODO_URL
-    is_archive = source.endswith(".zip")
-    if is_archive or _holds_audio_files(source):
-        kwargs = {"data_dir": source} if Path(source).is_dir() else {"data_files": source}
-        # drop_labels: audiofolder would otherwise take the folder name, i.e. the actor, as the label.
-        ds = datasets.load_dataset("audiofolder", drop_labels=True, split="train", **kwargs)
-        ds = ds.cast_column("audio", datasets.Audio(decode=False))
-        ds = ds.map(_add_fields, desc="parse file names")
-        ds = ds.filter(lambda channel: channel == "speech", input_columns="vocal_channel")
-    else:
-        ds = _load_hub(source, hub_columns or {}, hub_split)
-    if len(ds) == 0:
-        raise ValueError(f"no RAVDESS speech clips found in {source}")
-    ds = ds.cast_column("audio", datasets.Audio(sampling_rate=sampling_rate, num_channels=1))
-    ds = ds.map(_decode, batched=True, batch_size=32, fn_kwargs={"sampling_rate": sampling_rate},
-                remove_columns=["audio"], desc="decode audio")
-    return ds.cast_column("input_values", datasets.Sequence(datasets.Value("float32")))
-
-
-def _holds_audio_files(source: str) -> bool:
-    """A folder of audio files (the original layout), as opposed to a dataset repository such as a Hub clone."""
-    folder = Path(source)
-    return folder.is_dir() and any(p.suffix.lower() in (".wav", ".flac") for p in folder.rglob("*"))
-
-
-def _load_hub(name: str, columns: dict, split: str) -> datasets.Dataset:
-    ds = datasets.load_dataset(name, split=split)
-    mapping = {"audio": "audio", "emotion": "emotion", "actor": "actor", **columns}
-    missing = [c for c in mapping.values() if c not in ds.column_names]
-    if missing:
-        raise ValueError(f"{name} has no column(s) {missing}; its columns are {ds.column_names}. "
-                         "Map them with --hub-columns audio=COL,emotion=COL,actor=COL")
-    emotion_feature = ds.features[mapping["emotion"]]
-    ds = ds.select_columns(list(mapping.values())).rename_columns(
-        {old: new for new, old in mapping.items() if old != new})
-
-    def normalise(example):
-        value = example["emotion"]
-        if isinstance(emotion_feature, datasets.ClassLabel):
-            value = emotion_feature.int2str(value)
-        if isinstance(value, str):
-            value = value.strip().lower()
-            value = RAVDESS_EMOTIONS.index(EMOTION_ALIASES.get(value, value))
-        actor = int(str(example["actor"]).lower().removeprefix("actor_").removeprefix("actor"))
-        return {"emotion": int(value), "actor": actor, "gender": "male" if actor % 2 else "female"}
-
-    return ds.map(normalise, desc="normalise labels")
+PROTOCOLS = ("emobox", "loco", "random", "full")
+BALANCING = ("none", "corpus", "speaker")
 
 
 def select_classes(ds: datasets.Dataset, classes: list[str]) -> tuple[datasets.Dataset, dict[int, str]]:
@@ -138,29 +35,38 @@ def select_classes(ds: datasets.Dataset, classes: list[str]) -> tuple[datasets.D
     return ds, dict(enumerate(classes))
 
 
-# Actors of the training pool held out as validation. Validation never chooses the weights, so by default every
-# actor outside the test fold trains; holding some out draws a validation curve, and judges candidate recipes.
+# Speakers of the training pool held out as validation. Validation never chooses the weights, so by default every
+# speaker outside the test split trains; holding some out draws a validation curve, and judges candidate recipes.
 VALIDATION_ACTORS = 0
 
 
-def split_dataset(ds: datasets.Dataset, protocol: str, fold: int | None = None, seed: int = 0,
+def emobox_speakers(fold: int) -> set[str]:
+    """The RAVDESS speakers that EmoBox fold `fold` tests on."""
+    if fold not in EMOBOX_FOLDS:
+        raise ValueError(f"--fold must be one of 1..6 for the emobox protocol, got {fold}")
+    return {f"ravdess/{actor:02d}" for actor in EMOBOX_FOLDS[fold]}
+
+
+def split_dataset(ds: datasets.Dataset, protocol: str, fold: int | str | None = None, seed: int = 0,
                   validation_actors: int = VALIDATION_ACTORS) -> datasets.DatasetDict:
-    """train / validation / test splits under a named protocol.
+    """train / validation / test splits under a named protocol; no speaker is in two of them, but under `random`.
 
-    - `emobox`: test = the 4 actors of EmoBox fold `fold`; validation = `validation_actors` of the
-      remaining actors (half male, half female, chosen by `seed`); train = the rest. Speaker-independent.
+    - `emobox`: test = the 4 RAVDESS actors of EmoBox fold `fold`; every other speaker, of any corpus, trains.
+    - `loco` (leave one corpus out): test = every clip of corpus `fold`; the other corpora train.
     - `random`: clips split 80/20 stratified by emotion, then 10 % of train for validation, whatever
-      `validation_actors` says (every actor is in every split). The same actor appears in train and test:
-      speaker-DEPENDENT, kept only to compare with earlier projects.
-    - `full`: all actors but `validation_actors` train the release model; no test.
+      `validation_actors` says. The same speaker is in train and test: speaker-DEPENDENT, kept only to compare
+      with earlier projects.
+    - `full`: every speaker trains the release model; no test.
 
-    With `validation_actors` 0, `emobox` and `full` have no validation split.
+    `validation_actors` speakers of the training pool (half male, half of the others, chosen by `seed`, from
+    corpora with at least 4 speakers so that no corpus loses half its voices) form the validation split; with 0
+    there is none.
     """
     if validation_actors < 0:
         raise ValueError(f"validation_actors must be 0 or more, got {validation_actors}")
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose from {PROTOCOLS}")
-    actors = np.asarray(ds["actor"])
+    speakers = np.asarray(ds["speaker"])
     if protocol == "random":
         from sklearn.model_selection import train_test_split
 
@@ -169,21 +75,47 @@ def split_dataset(ds: datasets.Dataset, protocol: str, fold: int | None = None, 
         train, test = train_test_split(index, test_size=0.2, stratify=labels, random_state=seed)
         train, val = train_test_split(train, test_size=0.1, stratify=labels[train], random_state=seed)
         return datasets.DatasetDict(train=ds.select(train), validation=ds.select(val), test=ds.select(test))
+    corpora = np.asarray(ds["corpus"])
     if protocol == "emobox":
-        if fold not in EMOBOX_FOLDS:
-            raise ValueError(f"--fold must be one of 1..6 for the emobox protocol, got {fold}")
-        test_actors = set(EMOBOX_FOLDS[fold])
+        test_speakers = emobox_speakers(fold)
+    elif protocol == "loco":
+        if fold not in set(corpora.tolist()):
+            raise ValueError(f"--fold must name a corpus of the data for the loco protocol ({sorted(set(corpora))}), "
+                             f"got {fold!r}")
+        if len(set(corpora.tolist())) < 2:
+            raise ValueError("the loco protocol needs at least two corpora")
+        test_speakers = set(speakers[corpora == fold].tolist())
     else:
-        test_actors = set()
-    pool = sorted(set(actors.tolist()) - test_actors)
+        test_speakers = set()
+    pool = sorted(set(speakers.tolist()) - test_speakers)
+    gender = dict(zip(speakers.tolist(), ds["gender"]))
+    corpus_of = dict(zip(speakers.tolist(), corpora.tolist()))
+    voices = {c: sum(corpus_of[s] == c for s in pool) for c in set(corpus_of.values())}
+    candidates = [s for s in pool if voices[corpus_of[s]] >= 4]
+    males = [s for s in candidates if gender[s] == "male"]
+    others = [s for s in candidates if gender[s] != "male"]
     rng = random.Random(seed)
-    males, females = [a for a in pool if a % 2], [a for a in pool if not a % 2]
-    val_actors = set(rng.sample(males, validation_actors // 2) + rng.sample(females, validation_actors - validation_actors // 2))
-    groups = {"train": set(pool) - val_actors, "validation": val_actors, "test": test_actors}
+    val_speakers = set(rng.sample(males, validation_actors // 2)
+                       + rng.sample(others, validation_actors - validation_actors // 2))
+    groups = {"train": set(pool) - val_speakers, "validation": val_speakers, "test": test_speakers}
     return datasets.DatasetDict({
-        name: ds.select(np.flatnonzero(np.isin(actors, sorted(group))))
+        name: ds.select(np.flatnonzero(np.isin(speakers, sorted(group))))
         for name, group in groups.items() if group
     })
+
+
+def sampling_weights(split: datasets.Dataset, balance: str) -> np.ndarray | None:
+    """Weights for drawing the training clips so that each corpus (or each speaker) is drawn as often, whatever its
+    number of clips; None for "none", or where there is one corpus (or each speaker has as many clips)."""
+    if balance not in BALANCING:
+        raise ValueError(f"balance must be one of {BALANCING}, got {balance!r}")
+    if balance == "none":
+        return None
+    groups = np.asarray(split["corpus" if balance == "corpus" else "speaker"])
+    names, index, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    if len(set(counts.tolist())) == 1:
+        return None
+    return 1.0 / (len(names) * counts[index])
 
 
 def build_augmenter(noise: bool = True, pitch: bool = True, stretch: bool = True, shift: bool = True,
