@@ -55,6 +55,10 @@ class SERConfig(PreTrainedConfig):
             unaffected. The copies go through the network in one batch with the clip, so [0.9, 1.1] scores
             three windows per clip instead of one, so it is off by default to stay within the speed goals.
         id2label / label2id: class names; defaults to RAVDESS's 8 emotions in official order.
+        calibration_temperature (`float`, defaults to 1.0):
+            In eval mode the logits are divided by it, so that the softmax probabilities match how often the model
+            is right (temperature scaling, fitted on held-out speakers after training). 1.0 leaves the raw softmax;
+            argmax is unchanged either way.
         training_data (`dict` or `None`, defaults to `None`): what trained the weights, filled in by training:
             corpus -> {"clips": n, "speakers": m}. Not a setting of the network; a record that travels with it.
     """
@@ -85,6 +89,7 @@ class SERConfig(PreTrainedConfig):
         time_mask_param=20,
         num_masks=1,
         test_time_speeds=(),
+        calibration_temperature=1.0,
         training_data=None,
         id2label=None,
         label2id=None,
@@ -117,6 +122,9 @@ class SERConfig(PreTrainedConfig):
         self.freq_mask_param = freq_mask_param
         self.time_mask_param = time_mask_param
         self.num_masks = num_masks
+        if not calibration_temperature > 0:
+            raise ValueError(f"calibration_temperature must be positive, got {calibration_temperature}")
+        self.calibration_temperature = float(calibration_temperature)
         self.training_data = training_data
         self.test_time_speeds = [float(speed) for speed in test_time_speeds]
         if any(not 0.5 <= speed <= 2.0 for speed in self.test_time_speeds):

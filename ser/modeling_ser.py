@@ -257,12 +257,14 @@ class SERForAudioClassification(SERPreTrainedModel):
 
         With `config.test_time_speeds` set, in eval mode the logits are the log of the class probabilities
         averaged over the clip and its faster and slower copies (`test_time_average`): their softmax is that
-        average.
+        average. In eval mode the logits are divided by `config.calibration_temperature`.
         """
         if self.training or not self.config.test_time_speeds:
             logits = self.classifier(self.embed(input_values, attention_mask))
         else:
             logits = self.test_time_average(remove_offset(input_values, attention_mask))
+        if not self.training:
+            logits = logits / self.config.calibration_temperature
         loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 

@@ -51,6 +51,13 @@ def test_training_writes_every_artifact(tiny_run):
                                                        "speakers": len(metrics["speakers"]["train"])}}
     config = json.loads((tiny_run / "model" / "config.json").read_text())
     assert config["training_data"] == metrics["corpora"]["train"]  # the checkpoint says what trained it
+    # The temperature is fitted on the validation actors and travels in the config; the figures say what it did.
+    assert metrics["temperature"]["fitted_on"] == "validation"
+    assert config["calibration_temperature"] == pytest.approx(metrics["temperature"]["temperature"])
+    assert config["calibration_temperature"] > 0
+    assert set(metrics["calibration"]) == {"temperature", "before", "after"}
+    assert metrics["calibration"]["after"]["nll"] > 0 and 0 <= metrics["calibration"]["after"]["ece"] <= 1
+    assert (tiny_run / "reliability.png").stat().st_size > 0
     assert set(metrics["per_class"]) == set(ser.RAVDESS_EMOTIONS)
     assert 0 <= metrics["unweighted_accuracy"] <= 1
     assert len(metrics["confusion_matrix"]) == 8

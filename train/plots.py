@@ -53,6 +53,27 @@ def learning_curves(log_history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def reliability_diagram(calibration: dict, path: Path, title: str = "") -> None:
+    """Accuracy against confidence per bin, before and after the temperature, with each one's ECE."""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.plot([0, 1], [0, 1], color="gray", linestyle="--", label="perfect calibration")
+    for name, style in (("before", "o-"), ("after", "s-")):
+        rows = [r for r in calibration[name]["reliability"] if r["clips"]]
+        label = (f"{name} (T = {calibration['temperature']:.2f}) " if name == "after" else f"{name} ") + \
+            f"ECE {calibration[name]['ece']:.3f}"
+        ax.plot([r["confidence"] for r in rows], [r["accuracy"] for r in rows], style, label=label)
+    ax.set_xlabel("confidence (top class probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_title(f"reliability, {title}")
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def classification_report(result: dict, labels: list[str], split: str) -> str:
     lines = [f"Evaluated on: {split}", f"{'class':<12}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}"]
     for i, label in enumerate(labels):

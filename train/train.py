@@ -23,7 +23,7 @@ import ser
 from ser import SERConfig, SERForAudioClassification
 from ser.modeling_ser import remove_offset
 
-from . import data, plots
+from . import calibration, data, plots
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS_MODULE = str(Path(__file__).parent / "emotion_metrics")
@@ -291,6 +291,19 @@ def fit(trainer: Trainer, weight_average: WeightAverage | None, recipe: Recipe) 
     return time.time() - started
 
 
+def calibrate(trainer: Trainer, splits) -> dict:
+    """Fit the temperature on the validation split (speakers that trained nothing) and put it in the model's config;
+    without a validation split the temperature stays 1. Returns what was fitted, on what."""
+    config = trainer.model.config
+    config.calibration_temperature = 1.0
+    if "validation" not in splits:
+        return {"temperature": 1.0, "fitted_on": None}
+    prediction = trainer.predict(data.as_arrays(splits["validation"]))
+    config.calibration_temperature = calibration.fit_temperature(prediction.predictions, prediction.label_ids.astype(np.int64))
+    return {"temperature": config.calibration_temperature, "fitted_on": "validation",
+            "clips": len(splits["validation"])}
+
+
 def evaluate_splits(trainer: Trainer, splits, labels: list[str]) -> tuple[str | None, dict, float | None]:
     """Score the saved weights on the test split (or, without one, on validation): (the split scored, its scores,
     the validation UA or None).
@@ -298,7 +311,7 @@ def evaluate_splits(trainer: Trainer, splits, labels: list[str]) -> tuple[str | 
     The scores hold UA, WA, macro-F1, per-class figures, the confusion matrix and the share of clips given the
     most-predicted class. Where the scored clips lack some of the model's classes (another corpus), the same
     figures follow under "restricted": the argmax taken over the classes the clips have, the usual cross-corpus
-    convention."""
+    convention. "calibration" holds ECE, NLL and reliability bins before and after the model's temperature."""
     report_split = "test" if "test" in splits else "validation" if "validation" in splits else None
     if report_split is None:
         return None, {}, None
@@ -309,6 +322,9 @@ def evaluate_splits(trainer: Trainer, splits, labels: list[str]) -> tuple[str | 
                             else trainer.predict(data.as_arrays(splits["validation"]))).metrics["test_unweighted_accuracy"]
     logits, references = prediction.predictions, prediction.label_ids.astype(np.int64)
     scores = score(logits, references, labels)
+    temperature = trainer.model.config.calibration_temperature
+    scores["calibration"] = {"temperature": temperature, "before": calibration.report(logits * temperature, references),
+                             "after": calibration.report(logits, references)}
     present = sorted(set(references.tolist()))
     if len(present) < len(labels):
         restricted = np.full_like(logits, -np.inf)
@@ -346,6 +362,7 @@ def write(output_dir: Path, trainer: Trainer, metrics: dict) -> None:
         (output_dir / "classification_report.txt").write_text(plots.classification_report(metrics, labels, split))
         plots.confusion_matrix(np.asarray(metrics["confusion_matrix"]), labels, output_dir / "confusion_matrix.png",
                                title=f"{split}: UA {metrics['unweighted_accuracy']:.1%}")
+        plots.reliability_diagram(metrics["calibration"], output_dir / "reliability.png", title=split)
     plots.learning_curves(trainer.state.log_history, output_dir / "learning_curves.png")
 
 
@@ -358,6 +375,7 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
     output_dir.mkdir(parents=True, exist_ok=True)
     model, trainer, weight_average = build(splits, recipe, output_dir, id2label)
     seconds = fit(trainer, weight_average, recipe)
+    fitted = calibrate(trainer, splits)
     labels = [id2label[i] for i in range(len(id2label))]
     report_split, scores, final_validation = evaluate_splits(trainer, splits, labels)
     history = trainer.state.log_history
@@ -377,6 +395,7 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
         "train_accuracy_per_epoch": [h["train_accuracy"] for h in history if "train_accuracy" in h],
         "validation_unweighted_accuracy_per_epoch": [
             h["eval_unweighted_accuracy"] for h in history if "eval_unweighted_accuracy" in h],
+        "temperature": fitted,
         "recipe": recipe.record(),
         "commit": code_commit(),
         "machine": machine(),

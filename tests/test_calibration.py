@@ -1,0 +1,90 @@
+"""Calibration: the temperature is fitted on held-out data, lives in the config, and every way of running the model
+(EmotionRecognizer, pipeline, ONNX) returns the same calibrated probabilities with the argmax unchanged."""
+
+import json
+
+import numpy as np
+import onnxruntime
+import pytest
+import torch
+from conftest import FIXTURE_CLIPS
+from transformers import pipeline
+
+import ser
+from ser.export import export_onnx
+from train import calibration
+
+
+def test_fit_temperature_recovers_the_temperature_that_made_the_labels():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(scale=3.0, size=(4000, 8))
+    true_temperature = 2.5
+    probabilities = calibration.softmax(logits / true_temperature)
+    references = np.array([rng.choice(8, p=p) for p in probabilities])
+    fitted = calibration.fit_temperature(logits, references)
+    assert fitted == pytest.approx(true_temperature, rel=0.1)
+    before = calibration.report(logits, references)
+    after = calibration.report(logits / fitted, references)
+    assert after["ece"] < 0.03 < before["ece"] and after["nll"] < before["nll"]
+    assert sum(row["clips"] for row in after["reliability"]) == len(references) and len(after["reliability"]) == 15
+
+
+def test_expected_calibration_error_by_hand():
+    probabilities = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]])
+    references = np.array([0, 1, 0, 0])
+    # Bin of 0.9: confidence 0.9, accuracy 0.5; bin of 0.6: confidence 0.6, accuracy 1.0.
+    assert calibration.expected_calibration_error(probabilities, references) == pytest.approx(0.5 * 0.4 + 0.5 * 0.4)
+
+
+@pytest.fixture(scope="module")
+def calibrated_checkpoint(tmp_path_factory):
+    """The embedded weights with a temperature of 2 written into the config, saved like a trained checkpoint."""
+    path = tmp_path_factory.mktemp("calibrated")
+    model = ser.load_model(ser.DEFAULT_MODEL)
+    model.config.calibration_temperature = 2.0
+    model.save_pretrained(path)
+    ser.new_feature_extractor(model.config).save_pretrained(path)
+    return path
+
+
+def test_every_path_returns_the_same_calibrated_probabilities(calibrated_checkpoint, tmp_path):
+    waves = [ser.load_audio(str(clip)) for clip in FIXTURE_CLIPS[:6]]
+    recognizer = ser.EmotionRecognizer(calibrated_checkpoint)
+    labels = recognizer.labels
+    library = np.array([[r[label] for label in labels] for r in recognizer.predict_batch(waves, sampling_rate=16000)])
+    raw = ser.EmotionRecognizer().probabilities(waves)
+    assert np.array_equal(library.argmax(-1), raw.argmax(-1))  # calibration never changes the answer
+    assert library.max(-1).mean() < raw.max(-1).mean() - 0.05  # ... but a temperature of 2 does soften it
+    classifier = pipeline("audio-classification", model=str(calibrated_checkpoint))
+    piped = np.array([[{r["label"]: r["score"] for r in classifier(w, top_k=None)}[label] for label in labels]
+                      for w in waves])
+    export_onnx(str(calibrated_checkpoint), tmp_path / "model.onnx")
+    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    onnx = np.concatenate([calibration.softmax(session.run(["logits"], {"input_values": w[None]})[0]) for w in waves])
+    np.testing.assert_allclose(piped, library, atol=1e-4)
+    np.testing.assert_allclose(onnx, library, atol=1e-4)
+
+
+def test_temperature_applies_in_eval_mode_only_and_an_old_checkpoint_behaves_as_before(random_checkpoint, tmp_path):
+    config = json.loads((random_checkpoint / "config.json").read_text())
+    config.pop("calibration_temperature", None)  # a checkpoint saved before the setting existed
+    old = tmp_path / "old"
+    old.mkdir()
+    for item in random_checkpoint.iterdir():
+        (old / item.name).write_bytes(item.read_bytes())
+    (old / "config.json").write_text(json.dumps(config))
+    model = ser.load_model(old)
+    assert model.config.calibration_temperature == 1.0
+    wave = torch.randn(2, 30000, generator=torch.Generator().manual_seed(0)) * 0.1
+    with torch.no_grad():
+        plain = model(wave).logits
+        model.config.calibration_temperature = 4.0
+        assert torch.allclose(model(wave).logits, plain / 4.0)
+        model.train()
+        torch.manual_seed(0)
+        training = model(wave).logits
+        model.config.calibration_temperature = 1.0
+        torch.manual_seed(0)
+        assert torch.equal(model(wave).logits, training)  # training sees raw logits
+    with pytest.raises(ValueError, match="calibration_temperature"):
+        ser.SERConfig(calibration_temperature=0.0)

@@ -1,0 +1,68 @@
+"""Calibration: how far the model's confidence is from how often it is right, and the temperature that closes the
+gap. The temperature is fitted on held-out speakers after training and stored in `SERConfig.calibration_temperature`, where the
+model applies it, so every way of running the model returns the same calibrated probabilities."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+BINS = 15
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def negative_log_likelihood(logits: np.ndarray, references: np.ndarray) -> float:
+    """Mean cross-entropy of the true classes."""
+    log_probabilities = torch.log_softmax(torch.as_tensor(logits, dtype=torch.float64), dim=-1)
+    return float(-log_probabilities[torch.arange(len(references)), torch.as_tensor(references)].mean())
+
+
+def reliability(probabilities: np.ndarray, references: np.ndarray, bins: int = BINS) -> list[dict]:
+    """Per equal-width confidence bin: clips, mean confidence and accuracy (of the top class)."""
+    confidence = probabilities.max(axis=-1)
+    correct = probabilities.argmax(axis=-1) == references
+    edges = np.linspace(0, 1, bins + 1)
+    rows = []
+    for low, high in zip(edges[:-1], edges[1:]):
+        inside = (confidence > low) & (confidence <= high)
+        rows.append({"low": float(low), "high": float(high), "clips": int(inside.sum()),
+                     "confidence": float(confidence[inside].mean()) if inside.any() else None,
+                     "accuracy": float(correct[inside].mean()) if inside.any() else None})
+    return rows
+
+
+def expected_calibration_error(probabilities: np.ndarray, references: np.ndarray, bins: int = BINS) -> float:
+    """ECE: the clip-weighted mean gap between confidence and accuracy over equal-width bins."""
+    total = len(references)
+    return float(sum(row["clips"] / total * abs(row["confidence"] - row["accuracy"])
+                     for row in reliability(probabilities, references, bins) if row["clips"]))
+
+
+def fit_temperature(logits: np.ndarray, references: np.ndarray) -> float:
+    """The temperature that minimizes the negative log-likelihood of `references` under softmax(logits / T)."""
+    logits = torch.as_tensor(logits, dtype=torch.float64)
+    references = torch.as_tensor(references)
+    log_temperature = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_temperature], lr=0.5, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(logits / log_temperature.exp(), references)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return float(log_temperature.detach().exp())
+
+
+def report(logits: np.ndarray, references: np.ndarray) -> dict:
+    """ECE, NLL and the reliability bins of `logits` against `references`."""
+    probabilities = softmax(logits)
+    return {"ece": expected_calibration_error(probabilities, references),
+            "nll": negative_log_likelihood(logits, references),
+            "reliability": reliability(probabilities, references)}
