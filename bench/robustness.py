@@ -291,8 +291,8 @@ def fold_clips(dataset, actors: list[int], labels: list[str], fold: int, source:
 
 
 def score(recognizer, clips: FoldClips, waves: list[np.ndarray], metric, batch_size: int) -> dict:
-    from ser.audio import NoSpeechError, require_speech
-    from ser.inference import MIN_SPEECH_SECONDS
+    from ser.audio import NoSpeechError
+    from ser.vad import MIN_SPEECH_SECONDS, require_speech
 
     probabilities = np.concatenate([recognizer.probabilities(waves[i: i + batch_size])
                                     for i in range(0, len(waves), batch_size)])
@@ -304,7 +304,7 @@ def score(recognizer, clips: FoldClips, waves: list[np.ndarray], metric, batch_s
         rows = clips.actors == actor
         per_actor[str(int(actor))] = metric.compute(predictions=predictions[rows], references=clips.references[rows],
                                                     num_labels=len(recognizer.labels))["unweighted_accuracy"]
-    rejected = 0  # clips that EmotionRecognizer.predict would refuse as (near) silence
+    rejected = 0  # clips that EmotionRecognizer.predict would refuse: too little speech for the speech detector
     for wave in waves:
         try:
             require_speech(wave, recognizer.sampling_rate, MIN_SPEECH_SECONDS)

@@ -6,8 +6,9 @@
 
 Measured in one run, on the same clip and the same machine, with 1 thread and with all usable cores:
 - latency of `EmotionRecognizer.predict(path)` for one ~3.5 s clip, median and p95 after warm-up, split into
-  stages: decode + resample (`ser.load_audio`), front end (`model.front_end`), network (the rest of the forward
-  pass) and other (speech detection, windowing, reading the file's header, padding, softmax);
+  stages: decode + resample (`ser.load_audio`), speech detection (`ser.vad.require_speech`, the Silero VAD),
+  front end (`model.front_end`), network (the rest of the forward pass) and other (windowing, reading the file's
+  header, padding, softmax);
 - the same call with the forward pass run by onnxruntime on the ONNX export (`ser.export.export_onnx`);
 - the same interface around `Wav2Vec2ForSequenceClassification` built from the configuration of the popular
   RAVDESS model ehcalabres/wav2vec2-lg-xlsr-en-speech-emotion-recognition (wav2vec2-large-xlsr-53, ~315M
@@ -49,7 +50,7 @@ from bench import ROOT, shown
 DEFAULT_DATA = ROOT / "tests" / "fixtures" / "ravdess"
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "speed"
 ANCHOR_ID = "ehcalabres/wav2vec2-lg-xlsr-en-speech-emotion-recognition"
-STAGES = ("decode", "front_end", "network", "model", "other", "total")
+STAGES = ("decode", "speech", "front_end", "network", "model", "other", "total")
 # Goals of issue 5, reported (not enforced) at the end of speed.md.
 GOAL_MS, GOAL_CLIPS_PER_S, GOAL_RATIO = 10.0, 200.0, 100.0
 
@@ -89,8 +90,9 @@ class StageClock:
         module.register_forward_pre_hook(lambda *_: self._started.__setitem__(stage, time.perf_counter()))
         module.register_forward_hook(partial(self._stop, stage))
 
-    def wrap(self, obj, method: str, stage: str) -> None:
-        """Count the time of `obj.method` calls as `stage` (an instance attribute: the class is untouched)."""
+    def wrap(self, obj, method: str, stage: str):
+        """Count the time of `obj.method` calls as `stage` (an instance attribute: the class is untouched).
+        Returns a function that undoes it."""
         original = getattr(obj, method)
 
         def timed(*args, **kwargs):
@@ -101,6 +103,7 @@ class StageClock:
                 self._stop(stage)
 
         setattr(obj, method, timed)
+        return lambda: setattr(obj, method, original)
 
     def _stop(self, stage, *_):
         self.spent[stage] = self.spent.get(stage, 0.0) + time.perf_counter() - self._started.pop(stage)
@@ -111,7 +114,7 @@ def time_calls(call, decode, clock: StageClock, runs: int, warmup: int) -> dict:
 
     Each run times `decode()` alone (the decode + resample that `call` starts with), then `call()` end to end
     while `clock` reads the model stages inside it. `network` is the model's forward pass minus its front end;
-    `other` is the total minus decoding and the clocked stages (speech detection, windowing, softmax, ...)."""
+    `other` is the total minus decoding and the clocked stages (windowing, softmax, ...)."""
     for _ in range(warmup):
         decode()
         call()
@@ -406,8 +409,11 @@ def run(args) -> dict:
         for threads in settings:
             torch.set_num_threads(threads)
             log(f"ours, {threads} thread(s): latency, then throughput over {len(paths)} clips")
+            # the speech detector's share; unwrapped before the throughput run, whose decode threads call it too
+            unwrap = clock.wrap(ser.inference, "require_speech", "speech")
             ours["latency"][threads] = time_calls(lambda: recognizer.predict(clip), decode, clock, args.runs,
                                                   args.warmup)
+            unwrap()
             ours["throughput"][threads] = throughput(ser.EmotionRecognizer(str(checkpoint)), paths, args.batch_size,
                                                      0 if args.quick else 500)
         ours["decode_throughput"] = decode_throughput(paths, 0 if args.quick else 500)
@@ -426,8 +432,10 @@ def run(args) -> dict:
             onnx_recognizer.model = OnnxForward(onnx_path, threads)
             clock = StageClock()
             clock.hook(onnx_recognizer.model, "model")
+            unwrap = clock.wrap(ser.inference, "require_speech", "speech")
             onnx["latency"][threads] = time_calls(lambda: onnx_recognizer.predict(clip), decode, clock, args.runs,
                                                   args.warmup)
+            unwrap()
         results["systems"]["onnx"] = onnx
 
         log("librosa front end: latency")
@@ -544,23 +552,26 @@ def markdown(results: dict) -> str:
         f"`torch.mm` of {results['matmul_peak'][one]['size']}x{results['matmul_peak'][one]['size']} matrices, "
         f"{peak}. Achieved = counted FLOPs / median time of the model's forward pass (front end + network).", "",
         "## Latency by stage (ms, median / p95)", "",
-        "| system | threads | decode + resample | front end | network | other | total |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| system | threads | decode + resample | speech detection | front end | network | other | total |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for system in (ours, onnx, anchor, librosa_result):
         for threads in settings:
             latency = system["latency"][threads]
-            cells = [_cell(latency, stage) for stage in ("decode", "front_end", "network", "other", "total")]
+            cells = [_cell(latency, stage) for stage in ("decode", "speech", "front_end", "network", "other", "total")]
             if "model" in latency:  # onnxruntime runs the whole graph: front end and network in one
-                cells[1:3] = ["(in network)", _cell(latency, "model")]
+                cells[2:4] = ["(in network)", _cell(latency, "model")]
             lines.append(f"| {system['name']} | {threads} | " + " | ".join(cells) + " |")
     features_ours = sum(ours["latency"][one][s]["median_ms"] for s in ("decode", "front_end"))
     features_librosa = sum(librosa_result["latency"][one][s]["median_ms"] for s in ("decode", "front_end"))
-    slowest = max(("decode", "front_end", "network", "other"), key=lambda s: ours["latency"][one][s]["median_ms"])
+    slowest = max(("decode", "speech", "front_end", "network", "other"),
+                  key=lambda s: ours["latency"][one].get(s, {"median_ms": 0.0})["median_ms"])
     lines += [
         "",
-        "Decoding is timed in a call of its own just before each run; *other* is the rest of the total (speech "
-        "detection, windowing, reading the file's header, padding, softmax), so noise can make it slightly negative.",
+        "Decoding is timed in a call of its own just before each run. *Speech detection* is the Silero VAD "
+        "(`ser.vad.require_speech`; onnxruntime, 1 thread): it stops once it has found 0.2 s of speech. *Other* is "
+        "the rest of the total (windowing, reading the file's header, padding, softmax), so noise can make it "
+        "slightly negative.",
         "",
         f"Slowest stage of ours on 1 thread: **{slowest.replace('_', ' ')}** "
         f"({ours['latency'][one][slowest]['median_ms']:.2f} ms of {ours['latency'][one]['total']['median_ms']:.2f}). "

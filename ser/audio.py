@@ -2,8 +2,8 @@
 
 The CLI, the pipeline helpers, batch prediction and the app all call `load_audio` (or `stream_audio`
 for long files). Anything that cannot be turned into a usable waveform raises `AudioError` (a
-`ValueError`) with a message that says what was wrong and what is accepted; audio that decodes but
-holds nothing to judge (no samples, silence, a clip too short) raises its subclass `NoSpeechError`.
+`ValueError`) with a message that says what was wrong and what is accepted; audio without a single sample
+raises its subclass `NoSpeechError`, which `ser.vad` also raises for audio without speech.
 """
 
 from __future__ import annotations
@@ -29,8 +29,7 @@ MAX_CHANNELS = 64
 MIN_RATE, MAX_RATE = 1000, 768000
 # The model's analysis frame (n_fft and hop_length at 16 kHz) and its speech-frame range (trim_silence_db).
 FRAME_SECONDS, HOP_SECONDS, RANGE_DB = 0.025, 0.020, 35.0
-# A recording whose loudest frame is below this is silent. It sits well below quiet speech: the model is
-# level-independent, so a recording 20-30 dB quieter than a studio one must still count.
+# A recording whose loudest frame is below this is silent (for the energy-based frames below).
 FLOOR_DB = -70.0
 # Above this many filter taps, torchaudio's exact resampling kernel (rates with a small common divisor,
 # e.g. 44101 -> 16000) would take gigabytes; such ratios are approximated to well under 1 ppm instead.
@@ -43,7 +42,7 @@ class AudioError(ValueError):
 
 
 class NoSpeechError(AudioError):
-    """The audio decodes fine but holds nothing to judge: no samples, silence, or too little speech."""
+    """The audio decodes fine but holds nothing to judge: no samples, or too little speech (`ser.vad`)."""
 
 
 def load_audio(source, sampling_rate: int = 16000, source_rate: int | None = None) -> np.ndarray:
@@ -326,6 +325,10 @@ def _finish(wave: np.ndarray, what: str) -> np.ndarray:
     return _clip(np.ascontiguousarray(wave, dtype=np.float32), what)
 
 
+# Energy-based "speech" frames: the rule the model's front end uses to place its window (frames within RANGE_DB of
+# the loudest). They do not decide whether there is speech (the detector in `ser.vad` does); they serve to measure
+# levels on the loud part of a clip, e.g. the SNR of `bench.robustness`.
+
 def frame_levels(wave: np.ndarray, sampling_rate: int) -> np.ndarray:
     """Energy in dBFS of each analysis frame of `wave` (the model's frames: 25 ms every 20 ms; a last partial
     frame is left out), after removing the wave's mean (a DC offset is not speech).
@@ -347,8 +350,9 @@ def frame_samples(sampling_rate: int) -> tuple[int, int]:
 
 
 def speech_mask(levels: np.ndarray, range_db: float = RANGE_DB, floor_db: float = FLOOR_DB) -> np.ndarray:
-    """Which frames of `frame_levels` are speech frames (`ser.modeling_ser.speech_frames`: within `range_db` of
-    the loudest frame). None are when the loudest frame is below `floor_db` dBFS: the recording is silent."""
+    """Which frames of `frame_levels` are energy-based speech frames (`ser.modeling_ser.speech_frames`: within
+    `range_db` of the loudest frame). None are when the loudest frame is below `floor_db` dBFS: the recording is
+    silent. Not a speech detector: a tone or noise passes too (see `ser.vad`)."""
     levels = np.asarray(levels, dtype=np.float64)
     if levels.size == 0 or levels.max() < floor_db:
         return np.zeros(levels.shape, dtype=bool)
@@ -356,43 +360,15 @@ def speech_mask(levels: np.ndarray, range_db: float = RANGE_DB, floor_db: float 
 
 
 def speech_frames(wave: np.ndarray, sampling_rate: int) -> np.ndarray:
-    """Boolean mask of the speech frames of `wave` (`speech_mask` of its `frame_levels`)."""
+    """Boolean mask of the energy-based speech frames of `wave` (`speech_mask` of its `frame_levels`)."""
     return speech_mask(frame_levels(wave, sampling_rate))
 
 
-def speech_seconds(frames: np.ndarray) -> float:
-    """Seconds of speech that a mask of speech frames stands for (one hop a frame)."""
-    return float(np.count_nonzero(frames)) * HOP_SECONDS
-
-
 def speech_samples(wave: np.ndarray, sampling_rate: int) -> np.ndarray:
-    """Boolean mask of the samples in speech frames (all samples if there are none)."""
+    """Boolean mask of the samples in energy-based speech frames (all samples if there are none)."""
     frames = speech_frames(wave, sampling_rate)
     frame, hop = frame_samples(sampling_rate)
     mask = np.zeros(len(wave), dtype=bool)
     for index in np.flatnonzero(frames):
         mask[index * hop: index * hop + frame] = True
     return mask if mask.any() else np.ones(len(wave), dtype=bool)
-
-
-def check_speech(duration: float, speech_seconds: float, min_speech_seconds: float = 0.2) -> None:
-    """Raise `NoSpeechError` unless a recording of `duration` seconds holds `min_speech_seconds` of speech.
-
-    Args:
-        duration: the recording's length in seconds.
-        speech_seconds: how much of it the speech detector marked as speech.
-        min_speech_seconds: the least amount of speech to judge.
-    """
-    needed = f"at least {min_speech_seconds * 1000:.0f} ms of speech is needed"
-    if duration < min_speech_seconds:
-        raise NoSpeechError(f"the clip is {duration * 1000:.0f} ms long; {needed}")
-    if speech_seconds == 0:
-        raise NoSpeechError("no speech found: the audio is silent")
-    if speech_seconds < min_speech_seconds:
-        raise NoSpeechError(f"only {speech_seconds * 1000:.0f} ms of speech found; {needed}")
-
-
-def require_speech(wave: np.ndarray, sampling_rate: int, min_speech_seconds: float = 0.2) -> None:
-    """Raise `NoSpeechError` for silence or for less than `min_speech_seconds` of speech."""
-    speech = speech_seconds(speech_frames(wave, sampling_rate))
-    check_speech(len(wave) / sampling_rate, speech, min_speech_seconds)

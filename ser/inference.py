@@ -13,12 +13,12 @@ import numpy as np
 import torch
 from transformers import AutoModelForAudioClassification
 
-from .audio import (RANGE_DB, AudioError, NoSpeechError, check_speech, frame_levels, frame_samples, load_audio,
-                    require_speech, speech_mask, speech_seconds, stream_audio)
+from .audio import AudioError, NoSpeechError, load_audio, stream_audio
+from .vad import (FRAME_SECONDS, MIN_SPEECH_SECONDS, THRESHOLD, SpeechStream, check_speech, frames_for, is_silent,
+                  require_speech)
 
 DEFAULT_MODEL = str(Path(__file__).parent / "default_model")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
-MIN_SPEECH_SECONDS = 0.2
 
 # Clips of up to this many model windows (RAVDESS: 3-5 s) are scored whole, like in training.
 CLIP_WINDOWS = 2
@@ -231,7 +231,8 @@ class EmotionRecognizer:
         return None, itertools.chain([first] if second is None else [first, second], pieces)
 
     def predict(self, audio, sampling_rate: int | None = None) -> dict[str, float]:
-        """Emotion -> probability, most likely first. Raises `AudioError` / `NoSpeechError`.
+        """Emotion -> probability, most likely first. Raises `AudioError`, or `NoSpeechError` when the speech
+        detector (`ser.vad`) finds less than `MIN_SPEECH_SECONDS` of speech (silence, tones, noise, music).
 
         Audio longer than `CLIP_WINDOWS` model windows is scored window by window and averaged
         (see `timeline`)."""
@@ -299,7 +300,8 @@ class EmotionRecognizer:
 
     def timeline(self, audio, sampling_rate: int | None = None, hop_seconds: float | None = None,
                  batch_size: int = 32) -> Timeline:
-        """Score a recording window by window (hop: half a window), skipping windows without speech.
+        """Score a recording window by window (hop: half a window), skipping windows without speech: a window
+        is scored when the speech detector (`ser.vad`) finds at least `MIN_SPEECH_SECONDS` of speech in it.
 
         A file is decoded piece by piece and its windows are scored `batch_size` at a time, so memory
         does not grow with the recording's length. The overall result is the mean of the segments'
@@ -321,16 +323,10 @@ class EmotionRecognizer:
                   batch_size: int = 32) -> Timeline:
         rate, window = self.sampling_rate, self.config.window_samples
         hop = max(1, int((hop_seconds or self.config.window_seconds / 2) * rate))
-        frame, frame_hop = frame_samples(rate)
-
-        def frames_of(levels, start: int) -> np.ndarray:  # the analysis frames inside the window at `start`
-            return np.asarray(levels[-(-start // frame_hop): (start + window - frame) // frame_hop + 1])
-
-        def enough(frames) -> bool:  # does a window hold enough speech frames
-            return speech_seconds(frames) >= MIN_SPEECH_SECONDS
-
-        levels = []  # dB of every whole frame so far: 50 floats a second
-        loudest = -np.inf
+        enough = frames_for(MIN_SPEECH_SECONDS)  # speech frames a window needs
+        detector = SpeechStream(rate)
+        speech = np.zeros(0, bool)  # whether each detector frame from frame `first_frame` on is speech
+        first_frame = 0
         buffer, buffer_start, total = np.zeros(0, np.float32), 0, 0  # buffer[0] is sample buffer_start
         next_window = 0  # windows start at next_window * hop
         batch, scored = [], []  # (start, samples) waiting; (start, end, probabilities) done
@@ -341,10 +337,11 @@ class EmotionRecognizer:
             batch.clear()
 
         def consider(start: int, samples: np.ndarray):
-            # Speech frames are judged against the loudest frame of the whole recording, known only at the end.
-            # That frame is at least as loud as the loudest so far, so a window without enough frames near the
-            # loudest so far cannot pass at the end either: only the others are scored now, and decided at the end.
-            if enough(frames_of(levels, start) >= loudest - RANGE_DB):
+            # The detector's frames that lie inside the window (all of them are known by now; the detector is
+            # causal, so the decision is final).
+            low = int(np.ceil(start / rate / FRAME_SECONDS - 1e-9)) - first_frame
+            high = int((start + window) / rate / FRAME_SECONDS + 1e-9) - first_frame
+            if np.count_nonzero(speech[max(0, low): max(0, high)]) >= enough:
                 batch.append((start, samples))
                 if len(batch) == batch_size:
                     score()
@@ -352,18 +349,16 @@ class EmotionRecognizer:
         for piece in pieces:
             buffer = np.concatenate([buffer, piece])
             total += len(piece)
-            # Frames are measured piece by piece, each piece's mean (its DC offset) removed.
-            done = len(levels) * frame_hop
-            new = frame_levels(buffer[done - buffer_start: total - buffer_start], rate)
-            levels.extend(new.tolist())
-            if new.size:
-                loudest = max(loudest, float(new.max()))
+            speech = np.concatenate([speech, detector.push(piece) >= THRESHOLD])
             while next_window * hop + window <= total:
                 start = next_window * hop
                 consider(start, buffer[start - buffer_start: start - buffer_start + window].copy())
                 next_window += 1
-            keep = min(next_window * hop, len(levels) * frame_hop)
+            keep = min(next_window * hop, total)  # a hop longer than a window skips audio not yet read
             buffer, buffer_start = buffer[keep - buffer_start:], keep
+            drop = max(0, int(keep / rate / FRAME_SECONDS) - first_frame - 1)  # frames no window needs any more
+            speech, first_frame = speech[drop:], first_frame + drop
+        speech = np.concatenate([speech, detector.finish() >= THRESHOLD])
         # The last windows may run past the end (by less than a hop); the model pads them with silence.
         while next_window * hop < max(1, total - window + hop):
             start = next_window * hop
@@ -372,11 +367,10 @@ class EmotionRecognizer:
         if batch:
             score()
 
-        mask = speech_mask(np.asarray(levels))
-        check_speech(total / rate, speech_seconds(mask), MIN_SPEECH_SECONDS)
+        check_speech(total / rate, detector.speech_frames * FRAME_SECONDS, MIN_SPEECH_SECONDS,
+                     is_silent(detector.peak))
         segments = [Segment(start / rate, min(total, start + window) / rate, self._scores(p))
-                    for start, _, p in scored
-                    if enough(frames_of(mask, start))]
+                    for start, _, p in scored]
         if not segments:
             raise NoSpeechError("no window of the recording holds enough speech to judge")
         mean = np.mean([[s.scores[label] for label in self.labels] for s in segments], axis=0)
