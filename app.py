@@ -209,6 +209,19 @@ def timeline_summary(timeline: Timeline) -> str:
     return text + (f"; {_minutes(silent)} without speech skipped." if silent >= 0.1 else ".")
 
 
+def not_sure_text(recognizer: ser.EmotionRecognizer, scores: dict | None) -> str:
+    """A plain "not sure" line when the top probability is below the model's confidence threshold, else ""."""
+    if not scores:
+        return ""
+    if isinstance(scores, dict) and "confidences" in scores:  # a Label value, as Gradio passes it back
+        scores = {c["label"]: c["confidence"] for c in scores["confidences"]}
+    if recognizer.sure(scores):
+        return ""
+    top = max(scores, key=scores.get)
+    return (f"**Not sure.** The most likely emotion, {top}, has only {scores[top]:.0%}: below this model's "
+            f"confidence threshold ({recognizer.confidence_threshold:.0%}). All {len(scores)} are shown above.")
+
+
 def live_step(recognizer: ser.EmotionRecognizer, chunk, buffer):
     """Add one microphone chunk to the rolling window and predict from the last window of audio.
 
@@ -235,7 +248,8 @@ def live_step(recognizer: ser.EmotionRecognizer, chunk, buffer):
         return None, f"Listening… no speech in the last {seconds:.1f} s.", buffer
     except ser.AudioError as error:
         return None, f"Cannot use the microphone audio: {error}", buffer
-    return scores, f"From the last {seconds:.1f} s of speech.", buffer
+    doubt = "Not sure. " if not recognizer.sure(scores) else ""
+    return scores, f"{doubt}From the last {seconds:.1f} s of speech.", buffer
 
 
 def _model_card(recognizer: ser.EmotionRecognizer) -> tuple[str, str | None]:
@@ -276,12 +290,13 @@ def build_demo(recognizer: ser.EmotionRecognizer, max_seconds: float = 600) -> g
         finally:
             release_free_memory()
 
-    def show_timeline(timeline: Timeline | None):
-        """The timeline's figure and summary, or a hidden plot for a single clip."""
+    def show_timeline(scores: dict | None, timeline: Timeline | None):
+        """The timeline's figure and summary (a hidden plot for a single clip), and "not sure" where it applies."""
+        doubt = not_sure_text(recognizer, scores)
         if timeline is None:
-            return gr.Plot(value=None, visible=False), ""
+            return gr.Plot(value=None, visible=False), doubt
         figure = timeline_figure(timeline, labels, recognizer.config.window_seconds)
-        return gr.Plot(value=figure, visible=True), timeline_summary(timeline)
+        return gr.Plot(value=figure, visible=True), "\n\n".join(filter(None, [doubt, timeline_summary(timeline)]))
 
     def clear():
         """Empty outputs for a new input."""
@@ -328,7 +343,7 @@ def build_demo(recognizer: ser.EmotionRecognizer, max_seconds: float = 600) -> g
         # Clear the old result first, so a failed prediction never leaves the previous clip's emotion up.
         audio.change(clear, None, [label, timeline, plot, summary], queue=False, api_visibility="private").then(
             predict, audio, [label, timeline], api_name="predict", show_progress_on=label,
-        ).success(show_timeline, timeline, [plot, summary], api_visibility="private")
+        ).success(show_timeline, [label, timeline], [plot, summary], api_visibility="private")
 
         mic.start_recording(lambda: (None, None, LIVE_STARTED), None, [live_buffer, live_label, live_status],
                             queue=False, api_visibility="private")

@@ -94,10 +94,11 @@ def predict(args) -> int:
             print(path)
             for s in timeline.segments:
                 print(f"  {s.start:7.2f}-{s.end:7.2f}s  {s.label:<10} {s.scores[s.label]:.2f}")
-            print("  overall: " + _top(timeline.overall, args.top_k))
+            print("  overall: " + _top(timeline.overall, args.top_k)
+                  + ("" if recognizer.sure(timeline.overall) else NOT_SURE))
         return 1 if failed else 0
 
-    writer = _Writer(args.output, recognizer.labels) if args.output else None
+    writer = _Writer(args.output, recognizer.labels, recognizer) if args.output else None
     results = recognizer.predict_many(paths, batch_size=args.batch_size)
     if writer:
         from tqdm import tqdm
@@ -112,7 +113,7 @@ def predict(args) -> int:
         elif writer:
             writer.write(path, result)
         else:
-            print(f"{path}: {_top(result, args.top_k)}")
+            print(f"{path}: {_top(result, args.top_k)}" + ("" if recognizer.sure(result) else NOT_SURE))
     if writer:
         writer.close()
         print(f"wrote {len(paths) - failed} predictions to {args.output}" + (f"; skipped {failed}" if failed else ""),
@@ -120,27 +121,33 @@ def predict(args) -> int:
     return 1 if failed else 0
 
 
+NOT_SURE = "  (not sure: the top probability is below the model's confidence threshold)"
+
+
 def _top(scores: dict[str, float], k: int) -> str:
     return "  ".join(f"{label} {p:.2f}" for label, p in list(scores.items())[:k])
 
 
 class _Writer:
-    """Rows of path, top label and every class probability, as CSV or JSON lines."""
+    """Rows of path, top label, whether the model is sure of it, and every class probability, as CSV or JSON lines."""
 
-    def __init__(self, path: Path, labels: list[str]):
+    def __init__(self, path: Path, labels: list[str], recognizer):
         self.jsonl = path.suffix.lower() in (".jsonl", ".json")
         self.file = open(path, "w", newline="")
         self.labels = labels
+        self.recognizer = recognizer
         if not self.jsonl:
             self.csv = csv.writer(self.file)
-            self.csv.writerow(["path", "label", *labels])
+            self.csv.writerow(["path", "label", "sure", *labels])
 
     def write(self, path: str, scores: dict[str, float]):
         label = next(iter(scores))
         if self.jsonl:
-            self.file.write(json.dumps({"path": str(path), "label": label, "scores": scores}) + "\n")
+            self.file.write(json.dumps({"path": str(path), "label": label, "sure": self.recognizer.sure(scores),
+                                        "scores": scores}) + "\n")
         else:
-            self.csv.writerow([path, label, *(f"{scores[name]:.6f}" for name in self.labels)])
+            self.csv.writerow([path, label, self.recognizer.sure(scores),
+                               *(f"{scores[name]:.6f}" for name in self.labels)])
 
     def close(self):
         self.file.close()

@@ -59,6 +59,9 @@ class SERConfig(PreTrainedConfig):
             In eval mode the logits are divided by it, so that the softmax probabilities match how often the model
             is right (temperature scaling, fitted on held-out speakers after training). 1.0 leaves the raw softmax;
             argmax is unchanged either way.
+        confidence_threshold (`float`, defaults to 0.0):
+            `EmotionRecognizer`, the CLI and the app say "not sure" when the top calibrated probability is below
+            it (and still show every probability). Chosen on held-out speakers after training; 0 always answers.
         training_data (`dict` or `None`, defaults to `None`): what trained the weights, filled in by training:
             corpus -> {"clips": n, "speakers": m}. Not a setting of the network; a record that travels with it.
     """
@@ -90,6 +93,7 @@ class SERConfig(PreTrainedConfig):
         num_masks=1,
         test_time_speeds=(),
         calibration_temperature=1.0,
+        confidence_threshold=0.0,
         training_data=None,
         id2label=None,
         label2id=None,
@@ -125,6 +129,9 @@ class SERConfig(PreTrainedConfig):
         if not calibration_temperature > 0:
             raise ValueError(f"calibration_temperature must be positive, got {calibration_temperature}")
         self.calibration_temperature = float(calibration_temperature)
+        if not 0.0 <= confidence_threshold <= 1.0:
+            raise ValueError(f"confidence_threshold must lie in [0, 1], got {confidence_threshold}")
+        self.confidence_threshold = float(confidence_threshold)
         self.training_data = training_data
         self.test_time_speeds = [float(speed) for speed in test_time_speeds]
         if any(not 0.5 <= speed <= 2.0 for speed in self.test_time_speeds):

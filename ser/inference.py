@@ -179,12 +179,15 @@ class EmotionRecognizer:
         trust_remote_code: passed to `from_pretrained`; only needed for checkpoints of other projects.
         device: where the model runs, as torch names it ("cpu", "cuda", "cuda:1", "mps"). Decoding and
             the speech checks stay on the CPU; only the forward pass moves.
+        confidence_threshold: below this top probability, `sure` says the model is not sure (default: the
+            checkpoint's `config.confidence_threshold`, chosen on held-out speakers; 0 always answers).
 
     Raises:
         ValueError: for a device name torch does not know or a device this machine does not have.
     """
 
-    def __init__(self, model=DEFAULT_MODEL, trust_remote_code: bool = False, device: str | torch.device = "cpu"):
+    def __init__(self, model=DEFAULT_MODEL, trust_remote_code: bool = False, device: str | torch.device = "cpu",
+                 confidence_threshold: float | None = None):
         self.device = _available_device(device)
         self.model = load_model(model, trust_remote_code) if isinstance(model, (str, Path)) else model.eval()
         # Channels-last conv weights spare oneDNN re-laying out weights and activations on every call and let
@@ -193,6 +196,12 @@ class EmotionRecognizer:
         self.config = self.model.config
         self.sampling_rate = self.config.sampling_rate
         self.labels = [self.config.id2label[i] for i in range(self.config.num_labels)]
+        self.confidence_threshold = (getattr(self.config, "confidence_threshold", 0.0)
+                                     if confidence_threshold is None else float(confidence_threshold))
+
+    def sure(self, scores: dict[str, float]) -> bool:
+        """Whether the top probability of `predict`'s scores reaches `confidence_threshold`."""
+        return max(scores.values()) >= self.confidence_threshold
 
     def load(self, audio, sampling_rate: int | None = None) -> np.ndarray:
         """`ser.load_audio` at the model's rate; `sampling_rate` is that of an array `audio`."""

@@ -104,6 +104,22 @@ def test_long_recording_shows_a_timeline(server, page, tmp_path):
     assert page.get_by_test_id("label-output-value").inner_text().strip() in ser.RAVDESS_EMOTIONS
 
 
+def test_a_clip_below_the_confidence_threshold_says_not_sure(page, tmp_path):
+    """A checkpoint whose threshold no answer reaches: the page still shows every emotion, and says "Not sure"."""
+    import json
+    import shutil
+
+    strict = tmp_path / "strict"
+    shutil.copytree(ser.DEFAULT_MODEL, strict)
+    config = json.loads((strict / "config.json").read_text())
+    (strict / "config.json").write_text(json.dumps({**config, "confidence_threshold": 0.999}))
+    with running_app("--model", str(strict), workdir=tmp_path / "app") as url:
+        upload(page, url, SURPRISED)
+        sync_api.expect(page.get_by_text("Not sure.")).to_be_visible(timeout=WAIT_MS)
+        for emotion in ser.RAVDESS_EMOTIONS:
+            sync_api.expect(page.get_by_test_id(f"{emotion}-confidence-set")).to_be_visible()
+
+
 def test_silent_upload_says_there_is_no_speech(server, page, tmp_path):
     silent = tmp_path / "silence.wav"
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",

@@ -29,6 +29,18 @@ def test_fit_temperature_recovers_the_temperature_that_made_the_labels():
     assert sum(row["clips"] for row in after["reliability"]) == len(references) and len(after["reliability"]) == 15
 
 
+def test_the_threshold_holds_back_what_is_mostly_wrong_and_risk_coverage_trades_them():
+    probabilities = np.array([[0.4, 0.6], [0.35, 0.65], [0.3, 0.7], [0.2, 0.8], [0.1, 0.9], [0.05, 0.95]])
+    references = np.array([0, 0, 1, 1, 1, 1])  # the two least confident clips are wrong, the rest right
+    # Holding back the 3 least confident clips holds back 2 wrong and 1 right: still mostly wrong; 4 would be a tie.
+    assert calibration.choose_threshold(probabilities, references) == pytest.approx(0.8)
+    assert calibration.choose_threshold(probabilities, np.ones(6, int)) == 0.0  # all right: always answer
+    rows = {round(r["threshold"], 2): r for r in calibration.risk_coverage(probabilities, references)}
+    assert rows[0.0] == {"threshold": 0.0, "coverage": 1.0, "accuracy": pytest.approx(4 / 6)}
+    assert rows[0.8]["coverage"] == pytest.approx(3 / 6) and rows[0.8]["accuracy"] == 1.0
+    assert rows[0.65]["coverage"] == pytest.approx(5 / 6) and rows[0.65]["accuracy"] == pytest.approx(4 / 5)
+
+
 def test_expected_calibration_error_by_hand():
     probabilities = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]])
     references = np.array([0, 1, 0, 0])
@@ -88,3 +100,27 @@ def test_temperature_applies_in_eval_mode_only_and_an_old_checkpoint_behaves_as_
         assert torch.equal(model(wave).logits, training)  # training sees raw logits
     with pytest.raises(ValueError, match="calibration_temperature"):
         ser.SERConfig(calibration_temperature=0.0)
+    assert model.config.confidence_threshold == 0.0  # an old checkpoint always answers
+
+
+def test_the_library_and_the_cli_say_not_sure_below_the_threshold(calibrated_checkpoint, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    clip = str(FIXTURE_CLIPS[0])
+    answers = ser.EmotionRecognizer(calibrated_checkpoint)
+    scores = answers.predict(clip)
+    assert answers.confidence_threshold == 0.0 and answers.sure(scores)
+    doubting = ser.EmotionRecognizer(calibrated_checkpoint, confidence_threshold=0.99)
+    assert doubting.predict(clip) == scores and not doubting.sure(scores)  # the same distribution, flagged
+    strict = tmp_path / "strict"
+    shutil.copytree(calibrated_checkpoint, strict)
+    config = json.loads((strict / "config.json").read_text())
+    (strict / "config.json").write_text(json.dumps({**config, "confidence_threshold": 0.99}))
+    run = subprocess.run([sys.executable, "-m", "ser", "predict", clip, "--model", str(strict), "--top-k", "8"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "not sure" in run.stdout and len(run.stdout.split(":")[1].split()) >= 16  # all 8 still shown

@@ -60,9 +60,37 @@ def fit_temperature(logits: np.ndarray, references: np.ndarray) -> float:
     return float(log_temperature.detach().exp())
 
 
+def risk_coverage(probabilities: np.ndarray, references: np.ndarray, steps: int = 20) -> list[dict]:
+    """For thresholds from 0 to 0.95: the share of clips answered (top probability at least the threshold) and the
+    accuracy on them."""
+    confidence = probabilities.max(axis=-1)
+    correct = probabilities.argmax(axis=-1) == references
+    rows = []
+    for threshold in np.linspace(0, 1, steps + 1)[:-1]:
+        answered = confidence >= threshold
+        rows.append({"threshold": float(threshold), "coverage": float(answered.mean()),
+                     "accuracy": float(correct[answered].mean()) if answered.any() else None})
+    return rows
+
+
+def choose_threshold(probabilities: np.ndarray, references: np.ndarray) -> float:
+    """The confidence threshold below which the model says "not sure": the highest one at which the clips it holds
+    back are still wrong more often than right (0 when even the least confident clips are mostly right)."""
+    confidence = probabilities.max(axis=-1)
+    correct = (probabilities.argmax(axis=-1) == references)[np.argsort(confidence)]
+    confidence = np.sort(confidence)
+    held_back_accuracy = np.cumsum(correct) / np.arange(1, len(correct) + 1)  # of the k least confident clips
+    mostly_wrong = np.flatnonzero(held_back_accuracy < 0.5)
+    if not len(mostly_wrong):
+        return 0.0
+    k = mostly_wrong[-1]  # hold back clips 0..k
+    return float(confidence[k + 1]) if k + 1 < len(confidence) else float(confidence[k] + 1e-6)
+
+
 def report(logits: np.ndarray, references: np.ndarray) -> dict:
     """ECE, NLL and the reliability bins of `logits` against `references`."""
     probabilities = softmax(logits)
     return {"ece": expected_calibration_error(probabilities, references),
             "nll": negative_log_likelihood(logits, references),
-            "reliability": reliability(probabilities, references)}
+            "reliability": reliability(probabilities, references),
+            "risk_coverage": risk_coverage(probabilities, references)}

@@ -292,16 +292,20 @@ def fit(trainer: Trainer, weight_average: WeightAverage | None, recipe: Recipe) 
 
 
 def calibrate(trainer: Trainer, splits) -> dict:
-    """Fit the temperature on the validation split (speakers that trained nothing) and put it in the model's config;
-    without a validation split the temperature stays 1. Returns what was fitted, on what."""
+    """Fit the temperature on the validation split (speakers that trained nothing), then choose the confidence
+    threshold of "not sure" there, and put both in the model's config; without a validation split they stay 1 and
+    0. Returns what was fitted, on what."""
     config = trainer.model.config
-    config.calibration_temperature = 1.0
+    config.calibration_temperature, config.confidence_threshold = 1.0, 0.0
     if "validation" not in splits:
-        return {"temperature": 1.0, "fitted_on": None}
+        return {"temperature": 1.0, "confidence_threshold": 0.0, "fitted_on": None}
     prediction = trainer.predict(data.as_arrays(splits["validation"]))
-    config.calibration_temperature = calibration.fit_temperature(prediction.predictions, prediction.label_ids.astype(np.int64))
-    return {"temperature": config.calibration_temperature, "fitted_on": "validation",
-            "clips": len(splits["validation"])}
+    logits, references = prediction.predictions, prediction.label_ids.astype(np.int64)
+    config.calibration_temperature = calibration.fit_temperature(logits, references)
+    probabilities = calibration.softmax(logits / config.calibration_temperature)
+    config.confidence_threshold = calibration.choose_threshold(probabilities, references)
+    return {"temperature": config.calibration_temperature, "confidence_threshold": config.confidence_threshold,
+            "fitted_on": "validation", "clips": len(splits["validation"])}
 
 
 def evaluate_splits(trainer: Trainer, splits, labels: list[str]) -> tuple[str | None, dict, float | None]:
@@ -324,7 +328,8 @@ def evaluate_splits(trainer: Trainer, splits, labels: list[str]) -> tuple[str | 
     scores = score(logits, references, labels)
     temperature = trainer.model.config.calibration_temperature
     scores["calibration"] = {"temperature": temperature, "before": calibration.report(logits * temperature, references),
-                             "after": calibration.report(logits, references)}
+                             "after": calibration.report(logits, references),
+                             "confidence_threshold": trainer.model.config.confidence_threshold}
     present = sorted(set(references.tolist()))
     if len(present) < len(labels):
         restricted = np.full_like(logits, -np.inf)
