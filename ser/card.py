@@ -272,7 +272,7 @@ def render_model_card(repo_id: str, config: dict, metrics: dict | None = None, s
         "```python", "from transformers import pipeline", "",
         f'classifier = pipeline("audio-classification", model="{repo_id}", trust_remote_code=True)',
         f'classifier("speech.wav", top_k={len(labels)})', "```", "",
-        f"The project's `ser` package adds decoding, silence checks and timelines: "
+        f"The project's `ser` package adds decoding, a speech detector (no answer for silence, tones or noise) and timelines: "
         f"`ser.EmotionRecognizer(\"{repo_id}\")`.", "",
         *_results_section(metrics, summary, images, comparisons or []),
         *([sections] if sections else []),
