@@ -102,8 +102,7 @@ def machine() -> dict:
 
 
 def code_commit() -> str | None:
-    """The git commit of the code that runs, with "-dirty" when tracked files differ from it; None outside git.
-    An old result is re-run by checking out the commit its metrics.json names."""
+    """The git commit of the checkout, with "-dirty" when tracked files differ from it; None outside git."""
     def git(*args):
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
 
@@ -113,6 +112,11 @@ def code_commit() -> str | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     return commit + ("-dirty" if dirty else "")
+
+
+# The commit of the code this process runs, read when it starts: a long run must not record a commit made while it
+# trained. An old result is re-run by checking out the commit its metrics.json names.
+RUNNING_COMMIT = code_commit()
 
 
 def collate(rows):
@@ -402,7 +406,7 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
             h["eval_unweighted_accuracy"] for h in history if "eval_unweighted_accuracy" in h],
         "temperature": fitted,
         "recipe": recipe.record(),
-        "commit": code_commit(),
+        "commit": RUNNING_COMMIT,
         "machine": machine(),
     }
     write(output_dir, trainer, metrics)
