@@ -60,7 +60,7 @@ def parse_args(argv=None):
                         " (degrade: coloured noise, babble, telephone band and clipping)")
     p.add_argument("--augment-probability", type=float, default=defaults.augment_probability)
     p.add_argument("--balance", choices=data.BALANCING, default=defaults.balance,
-                   help="draw each corpus (default) or each speaker as often, or each clip once an epoch (none)")
+                   help="draw every clip alike (none, the default), or each corpus or each speaker as often")
     p.add_argument("--epoch-clips", type=int, metavar="N",
                    help="clips drawn an epoch, with replacement (default: as many as the training split has)")
     p.add_argument("--workers", type=int, default=defaults.workers,
