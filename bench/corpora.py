@@ -15,6 +15,9 @@ convention) and on all 8:
 - `multi_unbalanced`: the same, drawing every clip alike (`--balance none`): the alternative to balancing.
 - `multi_mfcc`: `multi` with MFCC + delta + delta-delta (40 coefficients of 64 mel bands) in place of log-mel, the
   front end the design card asks for.
+- `ravdess_only_mfcc`: the RAVDESS-only recipe with `multi_mfcc`'s front end (`python -m train --protocol full
+  --features mfcc` on RAVDESS alone), trained once and scored on each held-out corpus: how much of `multi_mfcc`'s
+  gain is the front end alone.
 
 Results go to `bench/results/corpora/<system>/<held-out corpus>/` (metrics.json, confusion matrix) and a combined
 `bench/results/corpora/README.md` table.
@@ -49,20 +52,24 @@ def run_loco(system: str, sources: list[str], held_out: str, output: Path) -> di
     return runs[held_out]
 
 
-def score_default(held_out: str, source: str, output: Path, batch_size: int = 32) -> dict:
-    """The embedded RAVDESS-only checkpoint on every clip of the held-out corpus, as a training run reports it."""
+RAVDESS_ONLY_MFCC = ["--protocol", "full", "--features", "mfcc", "--model-config", '{"n_mels": 64}']
+
+
+def score_default(held_out: str, source: str, output: Path, batch_size: int = 32, model: str | None = None) -> dict:
+    """A RAVDESS-only checkpoint (default: the embedded one) on every clip of the held-out corpus, as a training
+    run reports it."""
     import ser
     from train import corpora, data, plots
     from train.train import machine, score
 
     dataset = corpora.load_corpus(held_out, source)
-    recognizer = ser.EmotionRecognizer()
+    recognizer = ser.EmotionRecognizer(model or ser.DEFAULT_MODEL)
     waves = data.as_arrays(dataset)["input_values"]
     logits = np.concatenate([np.log(recognizer.probabilities([np.asarray(w) for w in waves[i: i + batch_size]]))
                              for i in range(0, len(waves), batch_size)])
     references = np.asarray(dataset["emotion"])
     labels = recognizer.labels
-    metrics = {"evaluated_on": "test", "model": shown(ser.DEFAULT_MODEL), "labels": labels,
+    metrics = {"evaluated_on": "test", "model": shown(model or ser.DEFAULT_MODEL), "labels": labels,
                "clips": {"test": len(dataset)}, **score(logits, references, labels)}
     present = sorted(set(references.tolist()))
     restricted = np.full_like(logits, -np.inf)
@@ -103,7 +110,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--data", action="append", required=True, metavar="CORPUS=SOURCE",
                         help="every corpus, as for python -m train; RAVDESS is never held out")
     parser.add_argument("--held-out", nargs="+", help="corpora to hold out (default: every corpus but RAVDESS)")
-    parser.add_argument("--only", nargs="+", choices=("ravdess_only", *SYSTEMS), help="systems to run (default: all)")
+    parser.add_argument("--only", nargs="+", choices=("ravdess_only", *SYSTEMS, "ravdess_only_mfcc"),
+                        help="systems to run (default: all)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     from train.cli import parse_sources
@@ -114,13 +122,21 @@ def main(argv=None) -> dict:
     if unknown:
         parser.error(f"--held-out {' '.join(unknown)}: not among --data ({', '.join(sources)})")
     results = {}
-    for system in args.only or ("ravdess_only", *SYSTEMS):
+    for system in args.only or ("ravdess_only", *SYSTEMS, "ravdess_only_mfcc"):
         results[system] = {}
+        release = None
+        if system == "ravdess_only_mfcc":  # trained once on RAVDESS alone, then scored on each held-out corpus
+            from train.cli import main as train
+
+            release = args.output / system / "release"
+            train(["--data", f"ravdess={sources['ravdess'] or ''}", *RAVDESS_ONLY_MFCC, "--output-dir", str(release),
+                   "--resume"])
         for corpus in held_out:
             output = args.output / system / corpus
             print(f"== {system}, {corpus} held out", flush=True)
-            if system == "ravdess_only":
-                results[system][corpus] = score_default(corpus, sources[corpus], output)
+            if system in ("ravdess_only", "ravdess_only_mfcc"):
+                results[system][corpus] = score_default(corpus, sources[corpus], output,
+                                                        model=str(release / "model") if release else None)
             else:
                 results[system][corpus] = run_loco(system, args.data, corpus, output)
             write_readme(collect(args.output), args.output)
@@ -131,8 +147,8 @@ def main(argv=None) -> dict:
 def collect(output: Path) -> dict[str, dict[str, dict]]:
     """Every finished run under `output`, so the table covers earlier invocations too."""
     results = {}
-    for system in ("ravdess_only", *SYSTEMS):
-        for metrics_file in sorted((output / system).glob("*/metrics.json")):
+    for system in ("ravdess_only", *SYSTEMS, "ravdess_only_mfcc"):
+        for metrics_file in sorted(p for p in (output / system).glob("*/metrics.json") if p.parent.name != "release"):
             results.setdefault(system, {})[metrics_file.parent.name] = json.loads(metrics_file.read_text())
     return results
 
