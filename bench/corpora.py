@@ -60,7 +60,7 @@ def score_default(held_out: str, source: str, output: Path, batch_size: int = 32
     run reports it."""
     import ser
     from train import corpora, data, plots
-    from train.train import machine, score
+    from train.train import machine, restricted_score, score
 
     dataset = corpora.load_corpus(held_out, source)
     recognizer = ser.EmotionRecognizer(model or ser.DEFAULT_MODEL)
@@ -71,10 +71,7 @@ def score_default(held_out: str, source: str, output: Path, batch_size: int = 32
     labels = recognizer.labels
     metrics = {"evaluated_on": "test", "model": shown(model or ser.DEFAULT_MODEL), "labels": labels,
                "clips": {"test": len(dataset)}, **score(logits, references, labels)}
-    present = sorted(set(references.tolist()))
-    restricted = np.full_like(logits, -np.inf)
-    restricted[:, present] = logits[:, present]
-    metrics["restricted"] = {**score(restricted, references, labels), "classes": [labels[i] for i in present]}
+    metrics["restricted"] = restricted_score(logits, references, labels)
     metrics["machine"] = machine()
     output.mkdir(parents=True, exist_ok=True)
     (output / "metrics.json").write_text(json.dumps(metrics, indent=2))

@@ -335,12 +335,17 @@ def evaluate_splits(trainer: Trainer, splits, labels: list[str]) -> tuple[str | 
     scores["calibration"] = {"temperature": temperature, "before": calibration.report(logits * temperature, references),
                              "after": calibration.report(logits, references),
                              "confidence_threshold": trainer.model.config.confidence_threshold}
-    present = sorted(set(references.tolist()))
-    if len(present) < len(labels):
-        restricted = np.full_like(logits, -np.inf)
-        restricted[:, present] = logits[:, present]
-        scores["restricted"] = {**score(restricted, references, labels), "classes": [labels[i] for i in present]}
+    if len(set(references.tolist())) < len(labels):
+        scores["restricted"] = restricted_score(logits, references, labels)
     return report_split, scores, final_validation
+
+
+def restricted_score(logits: np.ndarray, references: np.ndarray, labels: list[str]) -> dict:
+    """`score` with the argmax taken over the classes that `references` hold, and those classes' names."""
+    present = sorted(set(references.tolist()))
+    restricted = np.full_like(logits, -np.inf)
+    restricted[:, present] = logits[:, present]
+    return {**score(restricted, references, labels), "classes": [labels[i] for i in present]}
 
 
 def score(logits: np.ndarray, references: np.ndarray, labels: list[str]) -> dict:
