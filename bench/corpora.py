@@ -7,14 +7,18 @@ default, in one run.
 
 Systems, each scored on the held-out corpus's own classes (argmax restricted to them, the usual cross-corpus
 convention) and on all 8:
-- `ravdess_only`: the RAVDESS-only default: the embedded checkpoint (`python -m train --protocol full` on RAVDESS),
-  which never heard another corpus; scored, not retrained.
+- `ravdess_only`: the RAVDESS-only default (`python -m train --protocol full` on RAVDESS, log-mel), kept in
+  `bench/models/ravdess_only` with its training record; it never heard another corpus; scored, not retrained.
 - `multi`: `python -m train --protocol loco` on every corpus of --data but the held-out one, each corpus drawn as
   often (`--balance corpus`), as many clips an epoch as RAVDESS has (`--epoch-clips 1440`), so it costs what the
   RAVDESS-only recipe costs.
 - `multi_unbalanced`: the same, drawing every clip alike (`--balance none`): the alternative to balancing.
 - `multi_mfcc`: `multi` with MFCC + delta + delta-delta (40 coefficients of 64 mel bands) in place of log-mel, the
   front end the design card asks for.
+- `shipped`: the recipe of the embedded default: `multi_mfcc` with 4 speakers of the training corpora held back
+  (`--validation-actors 4`) to fit the calibration temperature and the "not sure" threshold. Besides each held-out
+  corpus, it is scored on RAVDESS's 6 EmoBox folds (`--protocol emobox`, the other corpora on every fold's training
+  side), in `shipped/ravdess_6fold/`.
 - `ravdess_only_mfcc`: the RAVDESS-only recipe with `multi_mfcc`'s front end (`python -m train --protocol full
   --features mfcc` on RAVDESS alone), trained once and scored on each held-out corpus: how much of `multi_mfcc`'s
   gain is the front end alone.
@@ -34,12 +38,15 @@ import numpy as np
 from bench import shown
 
 RESULTS = Path(__file__).parent / "results" / "corpora"
+RAVDESS_ONLY_MODEL = Path(__file__).parent / "models" / "ravdess_only"
 SYSTEMS = {
     "multi": ["--balance", "corpus", "--epoch-clips", "1440"],
     "multi_unbalanced": ["--balance", "none", "--epoch-clips", "1440"],
     "multi_mfcc": ["--balance", "corpus", "--epoch-clips", "1440", "--features", "mfcc", "--model-config",
                    '{"n_mels": 64}'],
 }
+SYSTEMS["shipped"] = [*SYSTEMS["multi_mfcc"], "--validation-actors", "4"]
+SIX_FOLD_SYSTEMS = ("shipped",)
 
 
 def run_loco(system: str, sources: list[str], held_out: str, output: Path) -> dict:
@@ -52,24 +59,34 @@ def run_loco(system: str, sources: list[str], held_out: str, output: Path) -> di
     return runs[held_out]
 
 
+def run_six_folds(system: str, sources: list[str], output: Path) -> dict:
+    """Train `system` on every corpus with RAVDESS's EmoBox folds as the test sets: the summary over the 6 folds."""
+    from train.cli import main as train
+
+    args = [arg for source in sources for arg in ("--data", source)]
+    train([*args, "--protocol", "emobox", "--fold", "all", *SYSTEMS[system], "--output-dir", str(output),
+           "--resume"])
+    return json.loads((output / "summary.json").read_text())
+
+
 RAVDESS_ONLY_MFCC = ["--protocol", "full", "--features", "mfcc", "--model-config", '{"n_mels": 64}']
 
 
 def score_default(held_out: str, source: str, output: Path, batch_size: int = 32, model: str | None = None) -> dict:
-    """A RAVDESS-only checkpoint (default: the embedded one) on every clip of the held-out corpus, as a training
+    """A RAVDESS-only checkpoint (default: the RAVDESS-only default) on every clip of the held-out corpus, as a training
     run reports it."""
     import ser
     from train import corpora, data, plots
     from train.train import machine, restricted_score, score
 
     dataset = corpora.load_corpus(held_out, source)
-    recognizer = ser.EmotionRecognizer(model or ser.DEFAULT_MODEL)
+    recognizer = ser.EmotionRecognizer(model or str(RAVDESS_ONLY_MODEL))
     waves = data.as_arrays(dataset)["input_values"]
     logits = np.concatenate([np.log(recognizer.probabilities([np.asarray(w) for w in waves[i: i + batch_size]]))
                              for i in range(0, len(waves), batch_size)])
     references = np.asarray(dataset["emotion"])
     labels = recognizer.labels
-    metrics = {"evaluated_on": "test", "model": shown(model or ser.DEFAULT_MODEL), "labels": labels,
+    metrics = {"evaluated_on": "test", "model": shown(model or str(RAVDESS_ONLY_MODEL)), "labels": labels,
                "clips": {"test": len(dataset)}, **score(logits, references, labels)}
     metrics["restricted"] = restricted_score(logits, references, labels)
     metrics["machine"] = machine()
@@ -88,13 +105,26 @@ def write_readme(results: dict[str, dict[str, dict]], output: Path) -> str:
              "over the held-out corpus's own classes; all 8: over every class. Top class: the share of the clips "
              "given the most-predicted class (restricted); above 30 % on a balanced corpus is a collapse.", "",
              "| system | held-out corpus | clips | restricted UA | restricted WA | restricted macro-F1 | top class "
-             "| UA, all 8 classes |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| UA, all 8 classes | ECE before → after |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for system, by_corpus in results.items():
         for corpus, m in by_corpus.items():
+            if corpus == "ravdess_6fold":
+                continue
             r = m.get("restricted", m)
             lines.append(f"| {system} | {corpus} | {m['clips']['test']} | {r['unweighted_accuracy']:.1%} | "
                          f"{r['accuracy']:.1%} | {r['macro_f1']:.1%} | {r['top_class']} {r['top_class_share']:.0%} | "
-                         f"{m['unweighted_accuracy']:.1%} |")
+                         f"{m['unweighted_accuracy']:.1%} | {calibration_cell(m)} |")
+    six_folds = {system: by_corpus["ravdess_6fold"] for system, by_corpus in results.items()
+                 if "ravdess_6fold" in by_corpus}
+    if six_folds:
+        lines += ["", "RAVDESS 6-fold (EmoBox actor folds; the other corpora on every fold's training side). ECE: "
+                  "15 bins, the mean over the folds, before and after the temperature fitted on the validation "
+                  "speakers.", "", "| system | folds | UA mean ± std | WA | macro-F1 | ECE before → after |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for system, summary in six_folds.items():
+            ua, wa, f1 = (summary[k] for k in ("unweighted_accuracy", "accuracy", "macro_f1"))
+            lines.append(f"| {system} | {len(summary['runs'])} | {ua['mean']:.1%} ± {ua['std']:.1%} | "
+                         f"{wa['mean']:.1%} | {f1['mean']:.1%} | {calibration_cell(summary)} |")
     text = "\n".join(lines) + "\n"
     output.mkdir(parents=True, exist_ok=True)
     (output / "README.md").write_text(text)
@@ -128,6 +158,9 @@ def main(argv=None) -> dict:
             release = args.output / system / "release"
             train(["--data", f"ravdess={sources['ravdess'] or ''}", *RAVDESS_ONLY_MFCC, "--output-dir", str(release),
                    "--resume"])
+        if system in SIX_FOLD_SYSTEMS:
+            print(f"== {system}, RAVDESS 6-fold", flush=True)
+            run_six_folds(system, args.data, args.output / system / "ravdess_6fold")
         for corpus in held_out:
             output = args.output / system / corpus
             print(f"== {system}, {corpus} held out", flush=True)
@@ -141,12 +174,23 @@ def main(argv=None) -> dict:
     return results
 
 
+def calibration_cell(metrics: dict) -> str:
+    """ECE before and after the temperature (all 8 classes), or "–" for a run that fitted none."""
+    calibration = metrics.get("calibration")
+    if not calibration or calibration.get("temperature", 1.0) == 1.0:
+        return "–"
+    return f"{calibration['before']['ece']:.3f} → {calibration['after']['ece']:.3f}"
+
+
 def collect(output: Path) -> dict[str, dict[str, dict]]:
     """Every finished run under `output`, so the table covers earlier invocations too."""
     results = {}
     for system in ("ravdess_only", *SYSTEMS, "ravdess_only_mfcc"):
         for metrics_file in sorted(p for p in (output / system).glob("*/metrics.json") if p.parent.name != "release"):
             results.setdefault(system, {})[metrics_file.parent.name] = json.loads(metrics_file.read_text())
+        six_folds = output / system / "ravdess_6fold" / "summary.json"
+        if six_folds.is_file():
+            results.setdefault(system, {})["ravdess_6fold"] = json.loads(six_folds.read_text())
     return results
 
 

@@ -116,6 +116,11 @@ def summarize(runs: dict[str, dict], output_dir: Path, protocol: str) -> dict:
     for k in keys:
         values = np.array([m[k] for m in runs.values()])
         summary[k] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
+    calibrated = [m["calibration"] for m in runs.values() if "calibration" in m]
+    if len(calibrated) == len(runs):  # ECE and NLL: the mean over the runs, each on its own test clips
+        summary["calibration"] = {"temperature": float(np.mean([c["temperature"] for c in calibrated])), **{
+            when: {k: float(np.mean([c[when][k] for c in calibrated])) for k in ("ece", "nll")}
+            for when in ("before", "after")}}
     first = next(iter(runs.values()))
     labels = first["labels"]
     matrix = np.sum([m["confusion_matrix"] for m in runs.values()], axis=0)
