@@ -39,6 +39,10 @@ def test_the_threshold_holds_back_what_is_mostly_wrong_and_risk_coverage_trades_
     assert rows[0.0] == {"threshold": 0.0, "coverage": 1.0, "accuracy": pytest.approx(4 / 6)}
     assert rows[0.8]["coverage"] == pytest.approx(3 / 6) and rows[0.8]["accuracy"] == 1.0
     assert rows[0.65]["coverage"] == pytest.approx(5 / 6) and rows[0.65]["accuracy"] == pytest.approx(4 / 5)
+    sits = calibration.at_threshold(probabilities, references, 0.8)  # answers 3 right, holds back 2 wrong + 1 right
+    assert sits == {"threshold": 0.8, "coverage": 0.5, "accuracy_answered": 1.0,
+                    "accuracy_held_back": pytest.approx(1 / 3)}
+    assert calibration.at_threshold(probabilities, references, 0.0)["accuracy_held_back"] is None
 
 
 def test_expected_calibration_error_by_hand():

@@ -55,7 +55,8 @@ def test_training_writes_every_artifact(tiny_run):
     assert metrics["temperature"]["fitted_on"] == "validation"
     assert config["calibration_temperature"] == pytest.approx(metrics["temperature"]["temperature"])
     assert config["calibration_temperature"] > 0
-    assert set(metrics["calibration"]) == {"temperature", "before", "after", "confidence_threshold"}
+    assert set(metrics["calibration"]) == {"temperature", "before", "after", "confidence_threshold", "at_threshold"}
+    assert metrics["calibration"]["at_threshold"]["threshold"] == config["confidence_threshold"]
     assert config["confidence_threshold"] == metrics["temperature"]["confidence_threshold"]  # chosen on validation
     assert [r["coverage"] for r in metrics["calibration"]["after"]["risk_coverage"]][0] == 1.0
     assert metrics["calibration"]["after"]["nll"] > 0 and 0 <= metrics["calibration"]["after"]["ece"] <= 1

@@ -73,6 +73,17 @@ def risk_coverage(probabilities: np.ndarray, references: np.ndarray, steps: int 
     return rows
 
 
+def at_threshold(probabilities: np.ndarray, references: np.ndarray, threshold: float) -> dict:
+    """Where a threshold sits: the share of clips answered (top probability at least `threshold`), the accuracy on
+    them and on the clips held back as "not sure"."""
+    confidence = probabilities.max(axis=-1)
+    correct = probabilities.argmax(axis=-1) == references
+    answered = confidence >= threshold
+    return {"threshold": float(threshold), "coverage": float(answered.mean()),
+            "accuracy_answered": float(correct[answered].mean()) if answered.any() else None,
+            "accuracy_held_back": float(correct[~answered].mean()) if (~answered).any() else None}
+
+
 def choose_threshold(probabilities: np.ndarray, references: np.ndarray) -> float:
     """The confidence threshold below which the model says "not sure": the highest one at which the clips it holds
     back are still wrong more often than right (0 when even the least confident clips are mostly right)."""

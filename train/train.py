@@ -334,7 +334,9 @@ def evaluate_splits(trainer: Trainer, splits, labels: list[str]) -> tuple[str | 
     temperature = trainer.model.config.calibration_temperature
     scores["calibration"] = {"temperature": temperature, "before": calibration.report(logits * temperature, references),
                              "after": calibration.report(logits, references),
-                             "confidence_threshold": trainer.model.config.confidence_threshold}
+                             "confidence_threshold": trainer.model.config.confidence_threshold,
+                             "at_threshold": calibration.at_threshold(calibration.softmax(logits), references,
+                                                                      trainer.model.config.confidence_threshold)}
     if len(set(references.tolist())) < len(labels):
         scores["restricted"] = restricted_score(logits, references, labels)
     return report_split, scores, final_validation
