@@ -125,6 +125,8 @@ def write_readme(results: dict[str, dict[str, dict]], output: Path) -> str:
             ua, wa, f1 = (summary[k] for k in ("unweighted_accuracy", "accuracy", "macro_f1"))
             lines.append(f"| {system} | {len(summary['runs'])} | {ua['mean']:.1%} ± {ua['std']:.1%} | "
                          f"{wa['mean']:.1%} | {f1['mean']:.1%} | {calibration_cell(summary)} |")
+    for system in SIX_FOLD_SYSTEMS:
+        lines += risk_coverage_lines(system, output)
     text = "\n".join(lines) + "\n"
     output.mkdir(parents=True, exist_ok=True)
     (output / "README.md").write_text(text)
@@ -172,6 +174,51 @@ def main(argv=None) -> dict:
             write_readme(collect(args.output), args.output)
     print(write_readme(collect(args.output), args.output))
     return results
+
+
+RISK_THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+
+
+def risk_coverage_lines(system: str, output: Path) -> list[str]:
+    """The trade-off of "not sure" for `system`'s calibrated models: at each threshold on the top probability, the
+    share of clips answered and the accuracy on them (all 8 classes), on the RAVDESS folds (mean over the folds)
+    and on each held-out corpus; and where each model's own threshold, chosen on its validation speakers, sits."""
+    runs = {"RAVDESS 6-fold": sorted((output / system / "ravdess_6fold").glob("fold*/metrics.json")),
+            **{f"{p.parent.name} held out": [p] for p in sorted((output / system).glob("*/metrics.json"))
+               if p.parent.name != "release"}}
+    rows = {name: [json.loads(p.read_text())["calibration"] for p in paths] for name, paths in runs.items() if paths}
+    rows = {name: c for name, c in rows.items() if all("at_threshold" in x for x in c)}
+    if not rows:
+        return []
+
+    def mean(values):
+        values = [v for v in values if v is not None]
+        return float(np.mean(values)) if values else None
+
+    def cell(calibrations, threshold):
+        points = [next(r for r in c["after"]["risk_coverage"] if abs(r["threshold"] - threshold) < 1e-9)
+                  for c in calibrations]
+        accuracy = mean([r["accuracy"] for r in points])
+        return (f"{mean([r['coverage'] for r in points]):.0%} / "
+                + (f"{accuracy:.0%}" if accuracy is not None else "–"))
+
+    def own(calibrations):
+        at = [c["at_threshold"] for c in calibrations]
+        answered, held_back = mean([a["accuracy_answered"] for a in at]), mean([a["accuracy_held_back"] for a in at])
+        return (f"{mean([a['threshold'] for a in at]):.2f}: {mean([a['coverage'] for a in at]):.0%} / "
+                f"{answered:.0%}, held back {held_back:.0%}" if held_back is not None else
+                f"{mean([a['threshold'] for a in at]):.2f}: answers every clip ({answered:.0%})")
+
+    lines = ["", f"Risk and coverage of `{system}` (calibrated probabilities, all 8 classes): at each threshold on the "
+             "top probability, the share of clips answered / the accuracy on them. Own threshold: the one each "
+             "model chose on its validation speakers (the mean over the folds), with the accuracy of the clips it "
+             "holds back as \"not sure\".", "",
+             "| scored on | " + " | ".join(f"≥ {t:.1f}" for t in RISK_THRESHOLDS) + " | own threshold |",
+             "| --- |" + " --- |" * (len(RISK_THRESHOLDS) + 1)]
+    for name, calibrations in rows.items():
+        lines.append(f"| {name} | " + " | ".join(cell(calibrations, t) for t in RISK_THRESHOLDS)
+                     + f" | {own(calibrations)} |")
+    return lines
 
 
 def calibration_cell(metrics: dict) -> str:
