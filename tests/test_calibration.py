@@ -54,10 +54,11 @@ def test_expected_calibration_error_by_hand():
 
 @pytest.fixture(scope="module")
 def calibrated_checkpoint(tmp_path_factory):
-    """The embedded weights with a temperature of 2 written into the config, saved like a trained checkpoint."""
+    """The embedded weights with a temperature of 2 and no "not sure" threshold written into the config, saved like
+    a trained checkpoint."""
     path = tmp_path_factory.mktemp("calibrated")
     model = ser.load_model(ser.DEFAULT_MODEL)
-    model.config.calibration_temperature = 2.0
+    model.config.calibration_temperature, model.config.confidence_threshold = 2.0, 0.0
     model.save_pretrained(path)
     ser.new_feature_extractor(model.config).save_pretrained(path)
     return path

@@ -257,26 +257,28 @@ class SERForAudioClassification(SERPreTrainedModel):
 
         With `config.test_time_speeds` set, in eval mode the logits are the log of the class probabilities
         averaged over the clip and its faster and slower copies (`test_time_average`): their softmax is that
-        average. In eval mode the logits are divided by `config.calibration_temperature`.
+        average. In eval mode the logits are divided by `config.calibration_temperature` (each copy's, before the
+        average).
         """
         if self.training or not self.config.test_time_speeds:
             logits = self.classifier(self.embed(input_values, attention_mask))
+            if not self.training:
+                logits = logits / self.config.calibration_temperature
         else:
             logits = self.test_time_average(remove_offset(input_values, attention_mask))
-        if not self.training:
-            logits = logits / self.config.calibration_temperature
         loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
     def test_time_average(self, input_values: torch.Tensor) -> torch.Tensor:
-        """Log of the class probabilities averaged over the clip and its copies at `config.test_time_speeds`
-        (softmax of the result gives the averaged probabilities back)."""
+        """Log of the calibrated class probabilities averaged over the clip and its copies at
+        `config.test_time_speeds` (softmax of the result gives the averaged probabilities back)."""
         versions = [input_values] + [played_at(input_values, speed, self.config.sampling_rate)
                                      for speed in self.config.test_time_speeds]
         # Each version picks its own window (onset, loudness), then all windows, of equal length, go through the
         # network as one batch: as exact as separate passes, and cheaper.
         windows = torch.cat([self.front_end.select_window(v) for v in versions])
-        probabilities = self.classifier(self.embed(windows, windowed=True)).softmax(-1)
+        logits = self.classifier(self.embed(windows, windowed=True)) / self.config.calibration_temperature
+        probabilities = logits.softmax(-1)
         return probabilities.view(len(versions), input_values.shape[0], -1).mean(0).log()
 
 
