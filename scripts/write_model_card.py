@@ -1,16 +1,15 @@
 """Write model_card.md (and the embedded checkpoint's README.md) from the committed results.
 
     .venv/bin/python scripts/write_model_card.py
+    .venv/bin/python scripts/write_model_card.py --results DIR --model DIR --print   # show a card, write nothing
 
-Every figure comes from a results file that a command in this repository writes:
-bench/results/release/metrics.json (`python -m train --protocol full`), bench/results/accuracy/*/summary.json
-(`python -m bench.accuracy`), bench/results/accuracy_rerun/default_emobox/summary.json (the same on another CPU,
-`--output bench/results/accuracy_rerun`), bench/results/speed/speed.json (`python -m bench.speed`) and
-bench/results/robustness/robustness.json (`python -m bench.robustness`).
+The embedded checkpoint is the release of the multi-corpus recipe (`shipped` in `python -m bench.corpora`). Every
+figure comes from a results file that a command in this repository writes: `needed` names each file with its
+command, and the script stops, naming the missing ones, rather than write a card without their figures.
 """
 
+import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -18,37 +17,39 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ser import DEFAULT_MODEL  # noqa: E402
-from ser.card import model_card_from_run, read_json  # noqa: E402
+from ser.card import RecipeResults, cross_corpus_evaluation, read_json, render_model_card  # noqa: E402
 
 REPO_ID = "ser-project/ser-ravdess-cnn"
 RESULTS = ROOT / "bench" / "results"
-RELEASE = RESULTS / "release"
-ACCURACY = RESULTS / "accuracy"
-# Rows under the headline in the card's results table: (name, summary.json).
-COMPARISONS = (
-    ("this recipe", ACCURACY / "default_random" / "summary.json"),
-    ("this recipe, rerun on another CPU", RESULTS / "accuracy_rerun" / "default_emobox" / "summary.json"),
-    ("baseline: 1-D CNN over averaged MFCCs", ACCURACY / "cnn1d_emobox" / "summary.json"),
-    ("baseline: Random Forest on pooled MFCC, chroma, contrast", ACCURACY / "rf_emobox" / "summary.json"),
-    ("baseline: Random Forest on pooled MFCC, chroma, contrast", ACCURACY / "rf_random" / "summary.json"),
-)
-# The robustness conditions the card shows, with short names.
-CONDITIONS = {"white_10db": "white noise 10 dB", "pink_10db": "pink noise 10 dB", "babble_10db": "babble 10 dB",
-              "telephone": "telephone band", "mp3_32k": "MP3 32 kbit/s", "gain_-20db": "gain −20 dB",
-              "clipping": "clipping"}
+HELD_OUT = ("tess", "emodb")
+DATA = "--data ravdess=../shared/data/ravdess --data tess=../shared/data/tess --data emodb=~/data/emodb"
+SHIPPED = f"python -m bench.corpora {DATA} --only ravdess_only shipped"
+RELEASE = (f"python -m train {DATA} --protocol full --balance corpus --epoch-clips 1440 --features mfcc "
+           "--model-config '{\"n_mels\": 64}' --validation-actors 4 --output-dir bench/results/release")
+BASELINE_FOLDS = "python -m bench.accuracy --data ../shared/data/ravdess --only default --protocols emobox"
+SPEED = "python -m bench.speed --data ../shared/data/ravdess"
+# The card's file size; the Hub shows every byte, and a short card is read.
+MAX_BYTES = 6144
 
 
-def robustness_section(robustness: dict) -> str:
-    """The release model has no unseen actors left, so robustness is that of the same recipe's fold models."""
-    summary = robustness["summary"]
-    shown = [key for key in CONDITIONS if key in summary]
-    return ("## Robustness\n\n"
-            f"UA of the {len(robustness['folds'])} fold models on their unseen actors, clean and degraded "
-            "(`python -m bench.robustness`). SNR is measured on the speech.\n\n"
-            "| clean | " + " | ".join(CONDITIONS[key] for key in shown) + " |\n"
-            + "| --- " * (len(shown) + 1) + "|\n"
-            f"| {summary['clean']['unweighted_accuracy']:.1%} | "
-            + " | ".join(f"{summary[key]['unweighted_accuracy']:.1%}" for key in shown) + " |\n\n")
+def needed(results: Path) -> dict[Path, str]:
+    """Every results file the card reports -> the command that writes it."""
+    corpora = results / "corpora"
+    files = {results / "release" / "metrics.json": RELEASE,
+             corpora / "shipped" / "ravdess_6fold" / "summary.json": SHIPPED,
+             results / "accuracy" / "default_emobox" / "summary.json": BASELINE_FOLDS,
+             results / "speed" / "speed.json": SPEED}
+    for name in HELD_OUT:
+        files[corpora / "shipped" / name / "metrics.json"] = SHIPPED
+        files[corpora / "ravdess_only" / name / "metrics.json"] = SHIPPED
+    return files
+
+
+def require(files: dict[Path, str]) -> None:
+    """SystemExit naming each missing file and the command that writes it."""
+    missing = [f"  {path}\n    made by: {command}" for path, command in files.items() if not path.is_file()]
+    if missing:
+        raise SystemExit("the model card needs results that are missing:\n" + "\n".join(missing))
 
 
 def speed_section(speed: dict) -> str:
@@ -58,41 +59,64 @@ def speed_section(speed: dict) -> str:
     return ("## Speed\n\n"
             f"{ours['size_on_disk_bytes'] / 1e6:.2f} MB of weights. End to end from a file on one CPU thread "
             f"({speed['machine']['cpu']}; `python -m bench.speed`): {one:.1f} ms median per clip, {ratio:.0f}x "
-            "faster than a wav2vec2-large classifier.\n\n")
+            "faster than a wav2vec2-large classifier.\n")
 
 
-def main():
-    summary = ACCURACY / "default_emobox" / "summary.json"
-    # A release trained on every actor scored nothing, so it has no confusion matrix of its own.
-    scored = (RELEASE / "confusion_matrix.png").exists()
-    images = {"checkpoint": "confusion_matrix.png"} if scored else {}
-    if summary.exists():
-        images["cross_validation"] = "cross_validation_confusion_matrix.png"
-    comparisons = [(name, read_json(path)) for name, path in COMPARISONS if path.exists()]
-    sections = ""
-    robustness = read_json(RESULTS / "robustness" / "robustness.json")
-    if robustness:
-        sections += robustness_section(robustness)
-    speed = read_json(RESULTS / "speed" / "speed.json")
-    if speed:
-        sections += speed_section(speed)
-    card = model_card_from_run(REPO_ID, DEFAULT_MODEL, RELEASE, summary if summary.exists() else None, images,
-                               comparisons, sections.rstrip("\n") + "\n" if sections else "")
-    target = Path(DEFAULT_MODEL)
-    # The copy at the repository root points its figures at the checkpoint folder, where they are copied below.
-    folder = target.resolve().relative_to(ROOT).as_posix()
-    root_card = card
-    for image in images.values():
-        root_card = root_card.replace(f"]({image})", f"]({folder}/{image})")
-    (ROOT / "model_card.md").write_text(root_card)
-    (target / "README.md").write_text(card)
-    if scored:
-        shutil.copy(RELEASE / "confusion_matrix.png", target / "confusion_matrix.png")
-    else:
-        (target / "confusion_matrix.png").unlink(missing_ok=True)
-    if summary.exists():
-        shutil.copy(summary.parent / "confusion_matrix.png", target / "cross_validation_confusion_matrix.png")
-    print(f"wrote {ROOT / 'model_card.md'} and {target / 'README.md'}")
+def build_card(results: Path = RESULTS, model_dir: Path = Path(DEFAULT_MODEL), repo_id: str = REPO_ID) -> str:
+    """The card of the checkpoint in `model_dir` from the results under `results`. SystemExit when a file is
+    missing or the checkpoint is not the release those results describe."""
+    files = needed(results)
+    require(files)
+    six_fold_dir = results / "corpora" / "shipped" / "ravdess_6fold"
+    six_fold = read_json(six_fold_dir / "summary.json")
+    require({six_fold_dir / run / "metrics.json": SHIPPED for run in six_fold["runs"]})
+    release = read_json(results / "release" / "metrics.json")
+    config = json.loads((Path(model_dir) / "config.json").read_text())
+    # A record from before multi-corpus training has no corpora to compare.
+    trained = release.get("corpora", {}).get("train")
+    if trained is not None and config.get("training_data") != trained:
+        raise SystemExit(f"{model_dir} is not the release that {results / 'release' / 'metrics.json'} describes "
+                         "(their training data differ): embed it first with "
+                         "`.venv/bin/python scripts/embed_model.py bench/results/release/model`")
+    ours = RecipeResults(
+        six_fold=six_fold,
+        held_out={name: read_json(results / "corpora" / "shipped" / name / "metrics.json") for name in HELD_OUT},
+        folds=[read_json(six_fold_dir / run / "metrics.json") for run in six_fold["runs"]])
+    baseline = RecipeResults(
+        six_fold=read_json(results / "accuracy" / "default_emobox" / "summary.json"),
+        held_out={name: read_json(results / "corpora" / "ravdess_only" / name / "metrics.json")
+                  for name in HELD_OUT})
+    evaluation = cross_corpus_evaluation(ours, baseline, release, config, "RAVDESS-only (previous default)")
+    speed = read_json(results / "speed" / "speed.json")
+    parameters = speed["systems"]["ours"].get("parameters")
+    if parameters and release.get("parameters") and parameters != release["parameters"]:
+        print(f"warning: {results / 'speed' / 'speed.json'} timed a checkpoint of {parameters:,} parameters, the "
+              f"release has {release['parameters']:,}: rerun `{SPEED}`", file=sys.stderr)
+    return render_model_card(repo_id, config, release, sections=speed_section(speed), evaluation=evaluation,
+                             bibtex=False)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the results folder (default: bench/results)")
+    parser.add_argument("--model", type=Path, default=Path(DEFAULT_MODEL),
+                        help="the checkpoint folder (default: the embedded one, where the card is written)")
+    parser.add_argument("--print", action="store_true", help="print the card and its size instead of writing it")
+    args = parser.parse_args(argv)
+    card = build_card(args.results, args.model)
+    size = len(card.encode())
+    if size > MAX_BYTES:
+        raise SystemExit(f"the model card is {size} bytes, over {MAX_BYTES}: shorten it")
+    if args.print:
+        print(card)
+        print(f"{size} bytes", file=sys.stderr)
+        return
+    (ROOT / "model_card.md").write_text(card)
+    (args.model / "README.md").write_text(card)
+    # The card shows no figure: ones left by earlier cards would describe other models.
+    for figure in ("confusion_matrix.png", "cross_validation_confusion_matrix.png"):
+        (args.model / figure).unlink(missing_ok=True)
+    print(f"wrote {ROOT / 'model_card.md'} and {args.model / 'README.md'}")
 
 
 if __name__ == "__main__":

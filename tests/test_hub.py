@@ -1,6 +1,7 @@
 """Publishing through the real huggingface_hub client against the local stand-in Hub (tests/hub_server.py):
 the model repository, its card, the Space, the CLI's errors, and loading the upload in a clean process."""
 
+import importlib.util
 import json
 import os
 import re
@@ -209,6 +210,150 @@ def test_card_without_results_reports_none(checkpoint):
     text = render_model_card(MODEL_ID, json.loads((checkpoint / "config.json").read_text()))
     assert "model-index" not in front_matter(text)
     assert "reports none" in text and not re.search(r"\d+\.\d%", text)
+
+
+TRAINING_DATA = {"ravdess": {"clips": 1320, "speakers": 22}, "tess": {"clips": 2800, "speakers": 2},
+                 "emodb": {"clips": 357, "speakers": 8}}
+
+
+def three_corpus_config(checkpoint) -> dict:
+    """The checkpoint's config as a multi-corpus, calibrated run saves it."""
+    config = json.loads((checkpoint / "config.json").read_text())
+    return {**config, "features": "mfcc", "deltas": True, "n_mels": 64, "training_data": TRAINING_DATA,
+            "calibration_temperature": 1.43, "confidence_threshold": 0.31}
+
+
+def test_card_follows_the_corpora_the_checkpoint_was_trained_on(checkpoint):
+    config = json.loads((checkpoint / "config.json").read_text())
+    ravdess = render_model_card(MODEL_ID, {**config, "training_data": {"ravdess": {"clips": 1440, "speakers": 24}}},
+                                fake_metrics())
+    meta = front_matter(ravdess)
+    assert meta["license"] == "cc-by-nc-sa-4.0" and "license_name" not in meta
+    assert meta["datasets"] == ["ravdess"] and meta["language"] == "en"
+    assert "trained on RAVDESS (1,440 clips, 24 speakers)" in ravdess and "CC BY-NC-ND" not in ravdess
+
+    three = render_model_card(MODEL_ID, three_corpus_config(checkpoint), fake_metrics())
+    meta = front_matter(three)
+    assert meta["license"] == "other" and meta["license_name"] == "ravdess-tess-emodb-non-commercial-research"
+    assert meta["datasets"] == ["ravdess", "tess", "emodb"] and meta["language"] == ["en", "de"]
+    assert {"ravdess", "tess", "emodb", "mfcc"} <= set(meta["tags"])
+    assert ("trained on RAVDESS (1,320 clips, 22 speakers), TESS (2,800 clips, 2 speakers) and EmoDB (357 clips, 8 "
+            "speakers)") in three and "40 MFCCs (64 mel bands) + Δ + ΔΔ" in three
+    for licence in ("RAVDESS (CC BY-NC-SA 4.0)", "TESS (CC BY-NC-ND 4.0)", "EmoDB (free for research use"):
+        assert licence in three, licence
+    assert "non-commercial research use only, under the terms of all three" in three
+    for citation in ("PLoS ONE 13(5): e0196391", "doi.org/10.5683/SP2/E8H2MF", "Interspeech 2005, 1517–1520",
+                     "@article{livingstone2018ravdess", "@misc{dupuis2010tess", "@inproceedings{burkhardt2005emodb"):
+        assert citation in three, citation
+    assert "German" in three and "Below its threshold it says \"not sure\"" in three
+
+
+def write_model_card():
+    """scripts/write_model_card.py as a module."""
+    spec = importlib.util.spec_from_file_location("write_model_card", ROOT / "scripts" / "write_model_card.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def calibration_record() -> dict:
+    return {"temperature": 1.43, "before": {"ece": 0.15234, "nll": 1.23456}, "after": {"ece": 0.04123, "nll": 1.04567},
+            "confidence_threshold": 0.31, "at_threshold": {"threshold": 0.31, "coverage": 0.8125,
+                                                           "accuracy_answered": 0.6875, "accuracy_held_back": 0.3125}}
+
+
+def held_out_metrics(corpus: str, ua: float, top_class: str, share: float, calibration: bool = True) -> dict:
+    """A leave-one-corpus-out metrics.json (or the baseline's score on the corpus, without calibration)."""
+    restricted = {"unweighted_accuracy": ua, "accuracy": ua + 0.01, "macro_f1": ua - 0.03, "top_class": top_class,
+                  "top_class_share": share, "classes": ["neutral", "happy", "sad", "angry", "fearful", "disgust"]}
+    metrics = {**fake_metrics("test"), "protocol": "loco", "restricted": restricted,
+               "corpora": {"train": {k: v for k, v in TRAINING_DATA.items() if k != corpus},
+                           "test": {corpus: {"clips": 454, "speakers": 10}}}}
+    return {**metrics, "calibration": calibration_record()} if calibration else metrics
+
+
+def release_results(root, checkpoint):
+    """The results tree and checkpoint folder that write_model_card reads, in the shapes the commands write."""
+    def write(path, value):
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(json.dumps(value))
+
+    validation = ["emodb/08", "emodb/13", "ravdess/05", "ravdess/18"]
+    release = {**fake_metrics("validation"), "protocol": "full", "parameters": 393000,
+               "speakers": {"train": sorted(f"ravdess/{i:02d}" for i in range(1, 23)), "validation": validation},
+               "clips": {"train": 4477, "validation": 217}, "corpora": {"train": TRAINING_DATA},
+               "calibration": calibration_record(), "train_seconds": 1234.5, "commit": "0123456789" * 4,
+               "temperature": {"temperature": 1.43, "confidence_threshold": 0.31, "fitted_on": "validation"},
+               "recipe": {"epochs": 60, "batch_size": 16, "learning_rate": 0.003, "weight_decay": 0.01,
+                          "warmup_ratio": 0.05, "augment": ["noise", "pitch", "stretch", "shift", "degrade"],
+                          "augment_probability": 0.3, "balance": "corpus", "epoch_clips": 1440,
+                          "average_last_epochs": 15, "class_weights": True, "seed": 0, "workers": 2,
+                          "model": {"features": "mfcc", "deltas": True, "n_mels": 64}}}
+    del release["actors"]
+    write("release/metrics.json", release)
+    write("corpora/shipped/ravdess_6fold/summary.json", {**fake_summary(), "calibration": {
+        "temperature": 1.43, "before": {"ece": 0.15234, "nll": 1.23456}, "after": {"ece": 0.04123, "nll": 1.04567}}})
+    for run in fake_summary()["runs"]:
+        write(f"corpora/shipped/ravdess_6fold/{run}/metrics.json", {"calibration": calibration_record()})
+    write("corpora/shipped/tess/metrics.json", held_out_metrics("tess", 0.5821428571428572, "disgust", 0.3239))
+    write("corpora/shipped/emodb/metrics.json", held_out_metrics("emodb", 0.5406993143864167, "sad", 0.3172))
+    write("corpora/ravdess_only/tess/metrics.json", held_out_metrics("tess", 0.5357, "disgust", 0.4107, False))
+    write("corpora/ravdess_only/emodb/metrics.json", held_out_metrics("emodb", 0.4961, "sad", 0.4515, False))
+    write("accuracy/default_emobox/summary.json", {**fake_summary(), "unweighted_accuracy": {"mean": 0.6732,
+                                                                                            "std": 0.0281}})
+    write("speed/speed.json", {"machine": {"cpu": "AMD EPYC"}, "systems": {
+        "ours": {"parameters": 393000, "size_on_disk_bytes": 1612345, "latency": {"1": {"total": {"median_ms": 8.21}}}},
+        "anchor": {"latency": {"1": {"total": {"median_ms": 1987.6}}}}}})
+    write("model/config.json", three_corpus_config(checkpoint))
+    return root / "model"
+
+
+def test_release_card_reports_the_shipped_results_within_its_size(checkpoint, tmp_path):
+    script = write_model_card()
+    model = release_results(tmp_path, checkpoint)
+    text = script.build_card(tmp_path, model)
+    assert len(text.encode()) <= script.MAX_BYTES == 6144
+    card = ModelCard(text)
+    assert {(r.dataset_type, r.dataset_config, r.dataset_split): r.metric_value for r in card.data.eval_results} == {
+        ("ravdess", "emobox-cross-validation", "test"): 0.535, ("tess", "held-out-corpus", "test"): 0.5821,
+        ("emodb", "held-out-corpus", "test"): 0.5407}
+    assert card.data.license == "other" and card.data.datasets == ["ravdess", "tess", "emodb"]
+    assert "| RAVDESS: 6 folds of unseen actors | 53.5% ± 1.9% | 67.3% ± 2.8% |" in text
+    assert "| TESS held out | 58.2% (disgust 32%) | 53.6% (disgust 41%) |" in text
+    assert "| EmoDB held out | 54.1% (sad 32%) | 49.6% (sad 45%) |" in text
+    assert "| RAVDESS folds (mean) | 0.152 → 0.041 | 1.23 → 1.05 | 81% / 69% |" in text
+    assert "T = 1.43" in text and "below a top probability of 0.31" in text and "its 4 validation speakers" in text
+    assert "4 validation speakers (emodb/08, emodb/13, ravdess/05, ravdess/18) held back" in text
+    assert "Corpora drawn equally often, 1440 clips an epoch" in text and "8.2 ms median per clip" in text
+    for licence in ("CC BY-NC-SA 4.0", "CC BY-NC-ND 4.0", "free for research use"):
+        assert licence in text, licence
+    assert "## Robustness" not in text and "![" not in text
+
+    # A release record from before multi-corpus training still renders.
+    release = json.loads((tmp_path / "release" / "metrics.json").read_text())
+    old = {key: value for key, value in release.items() if key not in ("corpora", "calibration", "temperature")}
+    old["actors"] = old.pop("speakers")
+    (tmp_path / "release" / "metrics.json").write_text(json.dumps(old))
+    assert "| TESS held out | 58.2% (disgust 32%)" in script.build_card(tmp_path, model)
+
+
+def test_release_card_names_what_is_missing(checkpoint, tmp_path):
+    script = write_model_card()
+    model = release_results(tmp_path, checkpoint)
+    (tmp_path / "corpora" / "shipped" / "tess" / "metrics.json").unlink()
+    (tmp_path / "corpora" / "shipped" / "ravdess_6fold" / "fold3" / "metrics.json").unlink()
+    with pytest.raises(SystemExit, match=r"shipped/tess/metrics.json\n    made by: python -m bench.corpora"):
+        script.build_card(tmp_path, model)
+    (tmp_path / "corpora" / "shipped" / "tess" / "metrics.json").write_text(
+        json.dumps(held_out_metrics("tess", 0.58, "disgust", 0.32)))
+    with pytest.raises(SystemExit, match=r"fold3/metrics.json"):
+        script.build_card(tmp_path, model)
+    (tmp_path / "corpora" / "shipped" / "ravdess_6fold" / "fold3" / "metrics.json").write_text(
+        json.dumps({"calibration": calibration_record()}))
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "training_data": None}))
+    with pytest.raises(SystemExit, match="embed it first"):
+        script.build_card(tmp_path, model)
 
 
 # -- the model repository ---------------------------------------------------------------------------------------
