@@ -28,6 +28,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 import ser  # noqa: E402
 from ser.audio import ACCEPTED, audio_duration  # noqa: E402
+from ser.card import learned_from  # noqa: E402
 from ser.inference import CLIP_WINDOWS, Timeline  # noqa: E402
 
 log = logging.getLogger("ser.app")
@@ -308,9 +309,10 @@ def build_demo(recognizer: ser.EmotionRecognizer, max_seconds: float = 600) -> g
             "# Speech emotion recognition\n"
             f"Record yourself or upload a clip: the model tells which of {len(labels)} emotions "
             f"({', '.join(labels)}) it sounds like, from *how* it is said, not the words.  \n"
-            "**Can and cannot:** it learned from acted North-American English speech (RAVDESS, 24 actors), "
-            "so it does best on clear, expressive English speech; expect less on spontaneous talk, other "
-            "languages, noise or phone audio. Do not use it to make decisions about people.  \n"
+            f"**Can and cannot:** it learned from acted speech only: {learned_from(recognizer.model.config.to_dict())}. "
+            "It does best on clear, expressive speech; expect less on spontaneous talk, other languages, noise or "
+            "phone audio, and it says \"not sure\" when its top probability is low. Do not use it to make "
+            "decisions about people.  \n"
             f"{model_line}"
         )
         with gr.Tab("Record or upload"):

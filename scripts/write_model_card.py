@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 from ser import DEFAULT_MODEL  # noqa: E402
 from ser.card import RecipeResults, cross_corpus_evaluation, read_json, render_model_card  # noqa: E402
 
-REPO_ID = "ser-project/ser-ravdess-cnn"
+REPO_ID = "ser-project/ser-cnn"
 RESULTS = ROOT / "bench" / "results"
 HELD_OUT = ("tess", "emodb")
 DATA = "--data ravdess=../shared/data/ravdess --data tess=../shared/data/tess --data emodb=~/data/emodb"

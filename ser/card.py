@@ -69,7 +69,7 @@ CORPORA = {
         RAVDESS_BIBTEX),
     "tess": Corpus(
         "TESS", "en", "cc-by-nc-nd-4.0", "CC BY-NC-ND 4.0",
-        "two Toronto actresses saying \"Say the word …\"",
+        "Toronto actresses saying \"Say the word …\"",
         "Dupuis & Pichora-Fuller (2010), Toronto emotional speech set, University of Toronto, "
         "https://doi.org/10.5683/SP2/E8H2MF", TESS_BIBTEX),
     "emodb": Corpus(
@@ -108,6 +108,15 @@ def training_corpora(config: dict, metrics: dict | None = None) -> dict[str, dic
     with neither predates multi-corpus training, so it was trained on RAVDESS."""
     data = config.get("training_data") or (metrics or {}).get("corpora", {}).get("train") or {"ravdess": {}}
     return {name: data[name] for name in _ordered(data)}
+
+
+def learned_from(config: dict) -> str:
+    """Who the checkpoint heard, in a phrase: each training corpus with what its speakers say and how many."""
+    phrases = []
+    for name, data in training_corpora(config).items():
+        voices = f", {data['speakers']} voices" if data.get("speakers") else ""
+        phrases.append(f"{corpus(name).name} ({corpus(name).speech}{voices})")
+    return _and(phrases)
 
 
 def card_license(names) -> tuple[str, str | None]:

@@ -643,3 +643,14 @@ def test_train_push_to_hub(hub, tmp_path, validation_actors):
                                  ("validation", "accuracy"): metrics["accuracy"],
                                  ("validation", "f1"): metrics["macro_f1"]}
     assert f"{100 * metrics['unweighted_accuracy']:.1f}%" in card.text
+
+
+def test_the_app_says_which_corpora_the_model_learned_from():
+    from ser.card import learned_from
+
+    three = {"training_data": {"tess": {"clips": 2800, "speakers": 2}, "ravdess": {"clips": 1260, "speakers": 21},
+                               "emodb": {"clips": 415, "speakers": 9}}}
+    assert learned_from(three).startswith("RAVDESS (North-American English actors saying two sentences, 21 voices), "
+                                          "TESS (")
+    assert learned_from(three).endswith("and EmoDB (German actors saying ten sentences, 9 voices)")
+    assert learned_from({}) == "RAVDESS (North-American English actors saying two sentences)"  # an older checkpoint
