@@ -355,6 +355,19 @@ def _calibration_row(name: str, calibration: dict | None, thresholds: list[dict]
             f"| {_answered(thresholds)} |")
 
 
+def _trade_off(ours: RecipeResults, baseline: RecipeResults, baseline_name: str) -> list[str]:
+    """One sentence on what the recipe gains or loses against the baseline, on RAVDESS's actors and held out."""
+    six_fold = 100 * (ours.six_fold["unweighted_accuracy"]["mean"]
+                      - baseline.six_fold["unweighted_accuracy"]["mean"])
+    shared = [name for name in ours.held_out if baseline.held_out.get(name)]
+    if not shared:
+        return []
+    held_out = 100 * _mean([ours.held_out[name]["restricted"]["unweighted_accuracy"]
+                            - baseline.held_out[name]["restricted"]["unweighted_accuracy"] for name in shared])
+    return [f"Difference from the {baseline_name} column: {six_fold:+.1f} points of UA on RAVDESS's unseen actors, "
+            f"{held_out:+.1f} points on the held-out corpora (mean).", ""]
+
+
 def cross_corpus_evaluation(ours: RecipeResults, baseline: RecipeResults, release: dict | None = None,
                             config: dict | None = None, baseline_name: str = "RAVDESS-only baseline") -> Evaluation:
     """The evaluation of a recipe trained on several corpora: UA on RAVDESS's folds and restricted UA on each
@@ -390,6 +403,7 @@ def cross_corpus_evaluation(ours: RecipeResults, baseline: RecipeResults, releas
         "RAVDESS: UA, mean ± std over EmoBox's actor folds (the other corpora train in every fold). Held out: the "
         "model never heard the corpus; restricted UA (argmax over the corpus's own classes), and the class given "
         "most clips, with its share.", ""]
+    lines += _trade_off(ours, baseline, baseline_name)
     calibration_rows = []
     if ours.six_fold.get("calibration"):
         thresholds = [m["calibration"]["at_threshold"] for m in ours.folds
