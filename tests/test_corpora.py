@@ -231,3 +231,15 @@ def test_two_processes_through_accelerate(tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert len(metrics["train_loss_per_epoch"]) == 2 and metrics["evaluated_on"] == "validation"
     assert (tmp_path / "model" / "model.safetensors").is_file()
+
+
+def test_data_values_name_corpora_and_expand_a_home_folder(monkeypatch):
+    from train.cli import parse_sources
+
+    monkeypatch.setenv("HOME", "/home/someone")
+    assert parse_sources(["ravdess=user/ravdess", "emodb=~/data/emodb", "tess=/data/tess"]) == {
+        "ravdess": "user/ravdess", "emodb": "/home/someone/data/emodb", "tess": "/data/tess"}
+    assert parse_sources(["/data/ravdess"]) == {"ravdess": "/data/ravdess"}
+    assert parse_sources(None) == {"ravdess": None}
+    with pytest.raises(SystemExit, match="names tess twice"):
+        parse_sources(["tess=/a", "tess=/b"])

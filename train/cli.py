@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -102,7 +103,7 @@ def parse_sources(specs: list[str] | None) -> dict[str, str | None]:
         name, _, source = spec.partition("=") if spec.split("=", 1)[0] in corpora.CORPORA else ("ravdess", "", spec)
         if name in sources:
             raise SystemExit(f"--data names {name} twice")
-        sources[name] = source or None
+        sources[name] = os.path.expanduser(source) if source else None  # "~/data" inside quotes stays literal
     return sources
 
 
