@@ -169,7 +169,7 @@ def space_readme(space_id: str, model_id: str, endpoint: str) -> str:
         "app_file": "app.py",
         "pinned": False,
         "license": LICENSE,
-        "short_description": "Emotion in acted English speech, 8 classes",
+        "short_description": "Emotion in acted speech, 8 classes",
         "models": [model_id],
         "preload_from_hub": [model_id],
     }
@@ -178,8 +178,9 @@ def space_readme(space_id: str, model_id: str, endpoint: str) -> str:
             "Record yourself or upload a clip and see which of 8 emotions (neutral, calm, happy, sad, angry, "
             "fearful, disgust, surprised) the model hears, with a timeline for longer recordings.\n\n"
             f"The model is [{model_id}]({endpoint}/{model_id}) (the `SER_MODEL` variable of this Space), a small "
-            "CNN trained on acted North-American English speech (RAVDESS). It is a demo, not a judge of people: "
-            "do not use it to make decisions about anyone. See the model card for its accuracy and limits.\n\n"
+            "CNN trained on acted speech. It is a demo, not a judge of people: do not use it to make decisions about "
+            "anyone. Its model card names the corpora it learned from, its accuracy on voices it never heard and "
+            "its limits.\n\n"
             "The example clips are from RAVDESS (Livingstone & Russo 2018, PLoS ONE 13(5): e0196391), "
             "CC BY-NC-SA 4.0.\n")
 

@@ -564,6 +564,7 @@ def test_push_space_uploads_app_package_and_front_matter(hub, space):
     assert meta["app_file"] == "app.py" and meta["license"] == "cc-by-nc-sa-4.0"
     assert meta["models"] == [MODEL_ID] and meta["preload_from_hub"] == [MODEL_ID]
     assert meta["title"] and meta["emoji"] and len(meta["short_description"]) <= 60
+    assert "names the corpora it learned from" in repo.files["README.md"].decode()  # whatever model it serves
     assert repo.variables["SER_MODEL"]["value"] == MODEL_ID
 
 
