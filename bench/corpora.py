@@ -19,9 +19,6 @@ convention) and on all 8:
   (`--validation-actors 4`) to fit the calibration temperature and the "not sure" threshold. Besides each held-out
   corpus, it is scored on RAVDESS's 6 EmoBox folds (`--protocol emobox`, the other corpora on every fold's training
   side), in `shipped/ravdess_6fold/`, after the held-out corpora that judge it (`--held-out tess emodb` skips them).
-- `shipped_cmn`: `shipped` with cepstral mean normalization over each clip's speech frames
-  (`SERConfig.utterance_mean_norm_db=35`), which removes a fixed colouring of each corpus's microphone and room;
-  scored like `shipped`.
 - `ravdess_only_mfcc`: the RAVDESS-only recipe with `multi_mfcc`'s front end (`python -m train --protocol full
   --features mfcc` on RAVDESS alone), trained once and scored on each held-out corpus: how much of `multi_mfcc`'s
   gain is the front end alone.
@@ -49,8 +46,7 @@ SYSTEMS = {
                    '{"n_mels": 64}'],
 }
 SYSTEMS["shipped"] = [*SYSTEMS["multi_mfcc"], "--validation-actors", "4"]
-SYSTEMS["shipped_cmn"] = [*SYSTEMS["shipped"], "--model-config", '{"n_mels": 64, "utterance_mean_norm_db": 35.0}']
-SIX_FOLD_SYSTEMS = ("shipped", "shipped_cmn")
+SIX_FOLD_SYSTEMS = ("shipped",)
 
 
 def run_loco(system: str, sources: list[str], held_out: str, output: Path) -> dict:

@@ -55,21 +55,3 @@ def test_export_with_test_time_speeds_matches_pytorch(tmp_path):
         one_pass = model.classifier(model.embed(torch.from_numpy(batch))).softmax(-1).numpy()
     assert np.abs(onnx_probs - torch_probs).max() < 1e-4
     assert np.abs(torch_probs - one_pass).max() > 1e-3  # the exported graph does average over the copies
-
-
-def test_export_with_utterance_mean_norm_matches_pytorch_on_real_clips(tmp_path):
-    """Cepstral mean normalization over speech frames exports too, and gives PyTorch's probabilities on real clips."""
-    from ser.export import export_onnx
-
-    model = ser.SERForAudioClassification(ser.SERConfig(features="mfcc", n_mels=64, deltas=True,
-                                                        utterance_mean_norm_db=35.0)).eval()
-    out = tmp_path / "model.onnx"
-    assert export_onnx(model, out) < 1e-4
-    waves = [ser.load_audio(str(c)) for c in FIXTURE_CLIPS[:3]]
-    length = max(map(len, waves))
-    batch = np.stack([np.pad(w, (0, length - len(w))) for w in waves]).astype(np.float32)
-    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    onnx_probs = torch.from_numpy(session.run(["logits"], {"input_values": batch})[0]).softmax(-1).numpy()
-    with torch.inference_mode():
-        torch_probs = model(torch.from_numpy(batch)).logits.softmax(-1).numpy()
-    assert np.abs(onnx_probs - torch_probs).max() < 1e-4

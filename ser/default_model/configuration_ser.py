@@ -34,10 +34,6 @@ class SERConfig(PreTrainedConfig):
         n_fft (`int`, defaults to 400): FFT size (25 ms at 16 kHz).
         hop_length (`int`, defaults to 320): frame shift (20 ms at 16 kHz).
         deltas (`bool`, defaults to `False`): stack delta and delta-delta as extra input channels.
-        utterance_mean_norm_db (`float` or `None`, defaults to `None`):
-            If set, each log-mel band has its mean over the window's speech frames (those within this many dB of
-            the loudest frame) subtracted, before the DCT for MFCC: cepstral mean normalization. A fixed channel
-            colouring (microphone, room, corpus) adds the same offset to every frame's log spectrum, so this removes it.
         encoder (`str`, defaults to `"cnn2d"`):
             `"cnn2d"`: 2-D CNN over the (coefficient x time) map.
             `"cnn1d"`: 1-D CNN over the time-averaged feature vector (the design most earlier RAVDESS
@@ -85,7 +81,6 @@ class SERConfig(PreTrainedConfig):
         n_fft=400,
         hop_length=320,
         deltas=False,
-        utterance_mean_norm_db=None,
         encoder="cnn2d",
         channels=(32, 64, 128, 256),
         kernel_size=3,
@@ -121,7 +116,6 @@ class SERConfig(PreTrainedConfig):
         self.n_fft = n_fft
         self.hop_length = hop_length
         self.deltas = deltas
-        self.utterance_mean_norm_db = utterance_mean_norm_db
         self.encoder = encoder
         self.channels = list(channels)
         self.kernel_size = kernel_size

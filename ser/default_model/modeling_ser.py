@@ -112,11 +112,7 @@ class SERFrontEnd(nn.Module):
 
     def window_features(self, window: torch.Tensor) -> torch.Tensor:
         """Un-normalized features of windows that `select_window` returned."""
-        mel = self.mel(window)
-        x = torch.log(mel + self.config.log_offset)
-        if self.config.utterance_mean_norm_db is not None:
-            speech = speech_frames(power_db(mel.sum(dim=1)), self.config.utterance_mean_norm_db).unsqueeze(1).float()
-            x = x - (x * speech).sum(dim=2, keepdim=True) / speech.sum(dim=2, keepdim=True).clamp_min(1)
+        x = torch.log(self.mel(window) + self.config.log_offset)
         if self.config.features == "mfcc":
             x = torch.einsum("bmt,mc->bct", x, self.dct)
         if not self.config.deltas:
