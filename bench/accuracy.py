@@ -5,7 +5,8 @@
 
 Systems, each under the speaker-independent `emobox` protocol (6 actor-disjoint folds) and, for comparison with
 earlier projects, the speaker-DEPENDENT `random` protocol (5 seeds of an 80/20 stratified clip split):
-- `default`: the shipped recipe, `python -m train` without options (the default `SERConfig` and `Recipe`);
+- `default`: the RAVDESS-only recipe, the embedded default before the multi-corpus model: `python -m train
+  --features logmel` (40 log-mel bands, no deltas);
 - `cnn1d`: a 1-D CNN over 40 time-averaged MFCCs, the design most earlier projects used;
 - `rf`: a Random Forest on MFCC + chroma + spectral-contrast statistics (scikit-learn).
 
@@ -31,7 +32,7 @@ CNN1D_MODEL = {"features": "mfcc", "n_mfcc": 40, "n_mels": 64, "deltas": False, 
                "normalize_loudness": False, "window_seconds": 4.0}
 # name -> extra `python -m train` arguments
 SYSTEMS = {
-    "default": [],
+    "default": ["--features", "logmel"],
     # 40 epochs on clean (not degraded) audio, 2 actors of each fold held out as validation, the last epoch kept.
     "cnn1d": ["--epochs", "40", "--no-augment", "degrade", "--workers", "1", "--validation-actors", "2",
               "--average-last-epochs", "0", "--model-config", json.dumps(CNN1D_MODEL)],

@@ -7,7 +7,7 @@ default, in one run.
 
 Systems, each scored on the held-out corpus's own classes (argmax restricted to them, the usual cross-corpus
 convention) and on all 8:
-- `ravdess_only`: the RAVDESS-only default (`python -m train --protocol full` on RAVDESS, log-mel), kept in
+- `ravdess_only`: the RAVDESS-only default (`python -m train --protocol full --features logmel` on RAVDESS), kept in
   `bench/models/ravdess_only` with its training record; it never heard another corpus; scored, not retrained.
 - `multi`: `python -m train --protocol loco` on every corpus of --data but the held-out one, each corpus drawn as
   often (`--balance corpus`), as many clips an epoch as RAVDESS has (`--epoch-clips 1440`), so it costs what the
@@ -42,8 +42,8 @@ from bench import shown
 RESULTS = Path(__file__).parent / "results" / "corpora"
 RAVDESS_ONLY_MODEL = Path(__file__).parent / "models" / "ravdess_only"
 SYSTEMS = {
-    "multi": ["--balance", "corpus", "--epoch-clips", "1440"],
-    "multi_unbalanced": ["--balance", "none", "--epoch-clips", "1440"],
+    "multi": ["--balance", "corpus", "--epoch-clips", "1440", "--features", "logmel"],
+    "multi_unbalanced": ["--balance", "none", "--epoch-clips", "1440", "--features", "logmel"],
     "multi_mfcc": ["--balance", "corpus", "--epoch-clips", "1440", "--features", "mfcc", "--model-config",
                    '{"n_mels": 64}'],
 }

@@ -24,8 +24,7 @@ RESULTS = ROOT / "bench" / "results"
 HELD_OUT = ("tess", "emodb")
 DATA = "--data ravdess=../shared/data/ravdess --data tess=../shared/data/tess --data emodb=~/data/emodb"
 SHIPPED = f"python -m bench.corpora {DATA} --only ravdess_only shipped"
-RELEASE = (f"python -m train {DATA} --protocol full --balance corpus --epoch-clips 1440 --features mfcc "
-           "--model-config '{\"n_mels\": 64}' --validation-actors 4 --output-dir bench/results/release")
+RELEASE = f"python -m train {DATA} --protocol full --epoch-clips 1440 --validation-actors 4 --output-dir bench/results/release"
 BASELINE_FOLDS = "python -m bench.accuracy --data ../shared/data/ravdess --only default --protocols emobox"
 SPEED = "python -m bench.speed --data ../shared/data/ravdess"
 # The card's file size; the Hub shows every byte, and a short card is read.

@@ -61,14 +61,15 @@ def parse_args(argv=None):
                         " (degrade: coloured noise, babble, telephone band and clipping)")
     p.add_argument("--augment-probability", type=float, default=defaults.augment_probability)
     p.add_argument("--balance", choices=data.BALANCING, default=defaults.balance,
-                   help="draw every clip alike (none, the default), or each corpus or each speaker as often")
+                   help="draw each corpus as often (corpus, the default), every clip alike (none) or each speaker as often")
     p.add_argument("--epoch-clips", type=int, metavar="N",
                    help="clips drawn an epoch, with replacement (default: as many as the training split has)")
     p.add_argument("--workers", type=int, default=defaults.workers,
                    help="processes that augment batches while the model trains (default %(default)s; results "
                         "repeat for a given count, not across counts)")
-    p.add_argument("--features", choices=("logmel", "mfcc"),
-                   help="front end: log-mel, or MFCC with delta and delta-delta (default: the SERConfig default)")
+    p.add_argument("--features", choices=tuple(FRONT_ENDS),
+                   help="front end: MFCC with delta and delta-delta (the SERConfig default), or log-mel (40 bands, "
+                        "no deltas: the RAVDESS-only recipe)")
     p.add_argument("--model-config", default="",
                    help="any other SERConfig values as JSON, e.g. '{\"encoder\": \"cnn1d\"}' (the 1-D CNN over "
                         "time-averaged features), '{\"pooling\": \"attention\"}' (or mean, stats, gru), "
@@ -77,13 +78,16 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+# The two front ends --features names, as whole SERConfig settings.
+FRONT_ENDS = {"mfcc": {"features": "mfcc", "deltas": True, "n_mels": 64},
+              "logmel": {"features": "logmel", "deltas": False, "n_mels": 40}}
+
+
 def model_config(args) -> dict:
     """The SERConfig overrides that the options ask for."""
     config = json.loads(args.model_config) if args.model_config else {}
-    if args.features == "mfcc":
-        config = {"features": "mfcc", "deltas": True, **config}
-    elif args.features:
-        config = {"features": args.features, **config}
+    if args.features:
+        config = {**FRONT_ENDS[args.features], **config}
     if "spec-augment" in args.no_augment:
         config["spec_augment"] = False
     return config

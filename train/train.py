@@ -41,10 +41,9 @@ class Recipe:
             noise, pitch, stretch, shift, degrade (coloured noise, babble, telephone band, clipping) and colour
             (a random microphone and room colouring).
         augment_probability: the chance that each augmentation is applied to a clip.
-        balance: how training clips are drawn when the split mixes corpora: "none" draws every clip alike,
-            "corpus" each corpus as often, "speaker" each speaker. Balancing keeps a corpus with many clips of few
-            speakers (TESS: 2800 clips, 2 voices) from dominating; on held-out corpora it scored lower
-            (docs/experiments.md), so it is opt-in.
+        balance: how training clips are drawn when the split mixes corpora: "corpus" draws each corpus as often,
+            "none" every clip alike, "speaker" each speaker as often. Balancing keeps a corpus with many clips of few
+            speakers (TESS: 2800 clips, 2 voices) from dominating; docs/experiments.md compares the three.
         epoch_clips: clips drawn an epoch (with replacement, by the balance); None: as many as the training split
             has. It keeps the cost of an epoch fixed when corpora are added.
         average_last_epochs: keep the mean of the weights at the end of each of the last N epochs, BatchNorm
@@ -64,7 +63,7 @@ class Recipe:
     warmup_ratio: float = 0.05
     augment: tuple[str, ...] = AUGMENTATIONS
     augment_probability: float = 0.3
-    balance: str = "none"
+    balance: str = "corpus"
     epoch_clips: int | None = None
     average_last_epochs: int | None = None
     class_weights: bool = True

@@ -23,17 +23,17 @@ class SERConfig(PreTrainedConfig):
         normalize_loudness (`bool`, defaults to `True`):
             Remove the DC offset and scale each clip so its loudest 25 ms frame has unit RMS, so the input
             gain (microphone, distance) does not change the features.
-        features (`str`, defaults to `"logmel"`):
-            `"logmel"` (log mel filterbank energies) or `"mfcc"` (cepstral coefficients, usually with `deltas`).
+        features (`str`, defaults to `"mfcc"`):
+            `"mfcc"` (cepstral coefficients, usually with `deltas`) or `"logmel"` (log mel filterbank energies).
             `docs/experiments.md` gives the measurements behind the default.
         n_mfcc (`int`, defaults to 40): number of MFCCs (ignored for `"logmel"`).
-        n_mels (`int`, defaults to 40): number of mel bands (40 give the network as many rows as 40 MFCCs did).
+        n_mels (`int`, defaults to 64): number of mel bands (the MFCCs are computed from them).
         log_offset (`float`, defaults to 1e-3):
             Added to the mel energies before the log. It sets the floor about 70 dB below the loudest
             frame (after loudness normalization), so silence and padding do not dominate the input.
         n_fft (`int`, defaults to 400): FFT size (25 ms at 16 kHz).
         hop_length (`int`, defaults to 320): frame shift (20 ms at 16 kHz).
-        deltas (`bool`, defaults to `False`): stack delta and delta-delta as extra input channels.
+        deltas (`bool`, defaults to `True`): stack delta and delta-delta as extra input channels.
         encoder (`str`, defaults to `"cnn2d"`):
             `"cnn2d"`: 2-D CNN over the (coefficient x time) map.
             `"cnn1d"`: 1-D CNN over the time-averaged feature vector (the design most earlier RAVDESS
@@ -74,13 +74,13 @@ class SERConfig(PreTrainedConfig):
         window_seconds=3.0,
         trim_silence_db=35.0,
         normalize_loudness=True,
-        features="logmel",
+        features="mfcc",
         n_mfcc=40,
-        n_mels=40,
+        n_mels=64,
         log_offset=1e-3,
         n_fft=400,
         hop_length=320,
-        deltas=False,
+        deltas=True,
         encoder="cnn2d",
         channels=(32, 64, 128, 256),
         kernel_size=3,
