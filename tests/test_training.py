@@ -118,7 +118,7 @@ def test_pitch_augmentation_shifts_by_up_to_two_semitones():
     tone = np.sin(2 * np.pi * 200.0 * np.arange(rate) / rate).astype(np.float32)
     semitones = 2.0
     augment = data.build_augmenter(noise=False, pitch=True, stretch=False, shift=False, degrade=False,
-                                   colour=False, probability=1.0)
+                                   probability=1.0)
     random.seed(0)
     np.random.seed(0)
     shifts = []
@@ -135,36 +135,13 @@ def test_degrade_augmentation_changes_the_training_clips_and_trains(tmp_path):
     from train import corpora, data
 
     clean = data.AugmentedSplit(corpora.load_ravdess(str(FIXTURE)), None, 16000)[0]["input_values"]
-    augment = data.build_augmenter(noise=False, pitch=False, stretch=False, shift=False, colour=False,
-                                   probability=1.0, degrade=True)
+    augment = data.build_augmenter(noise=False, pitch=False, stretch=False, shift=False, probability=1.0, degrade=True)
     degraded = augment(clean, sample_rate=16000)
     assert degraded.shape == clean.shape and not np.allclose(degraded, clean, atol=1e-3)
     main(["--data", str(FIXTURE), "--protocol", "full", "--epochs", "1", "--batch-size", "8",
           "--no-augment", "pitch", "stretch", "--output-dir", str(tmp_path)])
     recipe = json.loads((tmp_path / "metrics.json").read_text())["recipe"]
     assert "degrade" in recipe["augment"] and recipe["workers"] == 2  # the default recipe
-
-
-def test_colour_augmentation_reshapes_the_spectrum_and_keeps_the_clip():
-    """The random equalizer moves the level of some bands by several dB, as another microphone would, and leaves the
-    length and the timing of the clip alone."""
-    from train import corpora, data
-
-    clean = data.AugmentedSplit(corpora.load_ravdess(str(FIXTURE)), None, 16000)[0]["input_values"]
-    augment = data.build_augmenter(noise=False, pitch=False, stretch=False, shift=False, degrade=False, colour=True,
-                                   probability=1.0)
-
-    def band_levels_db(wave):
-        spectrum = np.abs(np.fft.rfft(wave)) ** 2
-        return 10 * np.log10(np.array([band.mean() for band in np.array_split(spectrum[: len(spectrum) // 2], 16)]))
-
-    coloured = augment(clean, sample_rate=16000)
-    assert coloured.shape == clean.shape
-    change = band_levels_db(coloured) - band_levels_db(clean)
-    assert np.abs(change - np.median(change)).max() > 3.0  # some band moved against the others
-    frames = len(clean) // 160
-    loudness = [np.abs(wave[: frames * 160]).reshape(frames, 160).mean(axis=1) for wave in (clean, coloured)]
-    assert np.corrcoef(*loudness)[0, 1] > 0.8  # the same syllables at the same times
 
 
 def test_training_leaves_the_augmentation_workers_their_cores_and_restores_the_thread_count(tmp_path, monkeypatch):

@@ -119,14 +119,13 @@ def sampling_weights(split: datasets.Dataset, balance: str) -> np.ndarray | None
 
 
 def build_augmenter(noise: bool = True, pitch: bool = True, stretch: bool = True, shift: bool = True,
-                    degrade: bool = True, colour: bool = True, probability: float = 0.3):
+                    degrade: bool = True, probability: float = 0.3):
     """Waveform augmentation (audiomentations) for the training split; `None` when all are off.
 
     `degrade` adds the conditions of `bench.robustness` at training strength: coloured noise (white to pink and
     beyond) at 0-20 dB SNR, a telephone-like band (high-pass 200-400 Hz, low-pass 3-4 kHz) and hard clipping.
-    Babble needs other clips, so `AugmentedSplit` adds it. `colour` applies a random 7-band equalizer (up to
-    12 dB of gain or cut a band): each corpus comes with its own microphone and room, and a new voice with another."""
-    if not (degrade or noise or pitch or stretch or shift or colour):
+    Babble needs other clips, so `AugmentedSplit` adds it."""
+    if not (degrade or noise or pitch or stretch or shift):
         return None
     import audiomentations as A
 
@@ -146,8 +145,6 @@ def build_augmenter(noise: bool = True, pitch: bool = True, stretch: bool = True
                                    method="signalsmith_stretch", p=probability))
     if shift:
         steps.append(A.Shift(min_shift=-0.2, max_shift=0.2, rollover=False, p=probability))
-    if colour:
-        steps.append(A.SevenBandParametricEQ(min_gain_db=-12.0, max_gain_db=12.0, p=probability))
     return A.Compose(steps)
 
 

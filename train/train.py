@@ -27,7 +27,7 @@ from . import calibration, data, plots
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS_MODULE = str(Path(__file__).parent / "emotion_metrics")
-AUGMENTATIONS = ("noise", "pitch", "stretch", "shift", "degrade", "colour")
+AUGMENTATIONS = ("noise", "pitch", "stretch", "shift", "degrade")
 
 
 @dataclass
@@ -38,8 +38,7 @@ class Recipe:
         epochs: passes over the training split, under a cosine learning-rate schedule with warmup.
         batch_size, learning_rate, weight_decay, warmup_ratio: AdamW and its schedule.
         augment: waveform augmentations of the training split (`train.data.build_augmenter`): any of
-            noise, pitch, stretch, shift, degrade (coloured noise, babble, telephone band, clipping) and colour
-            (a random microphone and room colouring).
+            noise, pitch, stretch, shift and degrade (coloured noise, babble, telephone band, clipping).
         augment_probability: the chance that each augmentation is applied to a clip.
         balance: how training clips are drawn when the split mixes corpora: "corpus" draws each corpus as often,
             "none" every clip alike, "speaker" each speaker as often. Balancing keeps a corpus with many clips of few
