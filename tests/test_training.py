@@ -248,7 +248,7 @@ def test_the_cli_offers_the_options_a_user_needs_and_no_more():
     help_text = subprocess.run([sys.executable, "-m", "train", "--help"], cwd=ROOT, capture_output=True,
                                text=True).stdout
     options = {line.split()[0].rstrip(",") for line in help_text.splitlines() if line.startswith("  -")}
-    assert len(options) <= 22, sorted(options)
+    assert len(options) <= 23, sorted(options)
     args = parse_args(["--output-dir", "x", "--features", "mfcc", "--no-augment", "spec-augment", "degrade",
                        "--model-config", '{"channels": [8, 16], "pooling": "attention"}'])
     config = ser.SERConfig(**model_config(args))

@@ -49,6 +49,8 @@ class Recipe:
             statistics recomputed (stochastic weight averaging); 0 keeps the last epoch. None: a quarter of
             `epochs`. Late epochs swing by several points on unseen speakers, and their average costs nothing.
         class_weights: weight the loss by inverse class frequency.
+        mixup: alpha of the Beta(alpha, alpha) law of mixup's weights: each training clip's normalized features
+            are mixed with another clip's of its batch, and their labels alike; 0 turns it off.
         seed: seeds the weights, the batches and the augmentation.
         workers: processes that augment the next batches while the model trains; each count draws its own
             (repeatable) augmentations.
@@ -66,6 +68,7 @@ class Recipe:
     epoch_clips: int | None = None
     average_last_epochs: int | None = None
     class_weights: bool = True
+    mixup: float = 0.0
     seed: int = 0
     workers: int = 2
     model: dict = field(default_factory=dict)
@@ -76,6 +79,8 @@ class Recipe:
             self.average_last_epochs = self.epochs // 4
         if self.balance not in data.BALANCING:
             raise ValueError(f"balance must be one of {data.BALANCING}, got {self.balance!r}")
+        if self.mixup < 0:
+            raise ValueError(f"mixup is the alpha of a Beta law, 0 or more; got {self.mixup}")
         if not 0 <= self.average_last_epochs <= self.epochs:
             raise ValueError(f"cannot average the last {self.average_last_epochs} of {self.epochs} epochs")
 
@@ -120,7 +125,11 @@ RUNNING_COMMIT = code_commit()
 
 
 def collate(rows):
-    """Zero-pad a list of {"input_values", "emotion"} rows into a batch with its attention mask."""
+    """Zero-pad a list of {"input_values", "emotion"} rows into a batch with its attention mask.
+
+    Rows with a "mixup_weight" (`data.AugmentedSplit` with mixup) are paired each with the next row of the batch
+    (the batch is already drawn at random): the model mixes their features by the weight, and their one-hot
+    emotions are mixed alike into the labels."""
     length = max(len(r["input_values"]) for r in rows)
     batch = torch.zeros(len(rows), length)
     mask = torch.zeros(len(rows), length, dtype=torch.long)
@@ -128,7 +137,13 @@ def collate(rows):
         batch[i, : len(r["input_values"])] = torch.tensor(r["input_values"])
         mask[i, : len(r["input_values"])] = 1
     labels = torch.as_tensor(np.array([r["emotion"] for r in rows]))
-    return {"input_values": batch, "attention_mask": mask, "labels": labels}
+    if "mixup_weight" not in rows[0]:
+        return {"input_values": batch, "attention_mask": mask, "labels": labels}
+    weight = torch.tensor([r["mixup_weight"] for r in rows], dtype=torch.float32)
+    order = torch.roll(torch.arange(len(rows)), -1)
+    labels = weight[:, None] * labels + (1 - weight[:, None]) * labels[order]
+    return {"input_values": batch, "attention_mask": mask, "labels": labels, "mixup_weight": weight,
+            "mixup_order": order}
 
 
 @torch.no_grad()
@@ -177,6 +192,8 @@ class TrainAccuracy(TrainerCallback):
         self.correct = self.seen = 0
 
     def update(self, logits, labels):
+        if labels.dim() == 2:  # mixed labels: the class with the larger share
+            labels = labels.argmax(-1)
         self.correct += int((logits.argmax(-1) == labels).sum())
         self.seen += len(labels)
 
@@ -269,7 +286,8 @@ def build(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str]):
         sampling_weights=data.sampling_weights(splits["train"], recipe.balance),
         epoch_clips=recipe.epoch_clips,
         args=args,
-        train_dataset=data.AugmentedSplit(splits["train"], augmenter, config.sampling_rate, babble=babble),
+        train_dataset=data.AugmentedSplit(splits["train"], augmenter, config.sampling_rate, babble=babble,
+                                          mixup=recipe.mixup, num_labels=config.num_labels),
         eval_dataset=data.as_arrays(validation) if validation is not None else None,
         data_collator=collate,
         compute_loss_func=loss_fn,
