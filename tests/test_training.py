@@ -258,3 +258,34 @@ def test_the_cli_offers_the_options_a_user_needs_and_no_more():
     recipe = Recipe(augment=("degrade", "noise"))
     assert recipe.augment == ("noise", "degrade")
     assert "degrade" not in Recipe(augment=tuple(a for a in Recipe().augment if a != "degrade")).augment
+
+
+def test_mixup_pairs_each_clip_with_the_next_of_its_batch_and_mixes_features_and_labels_alike(tmp_path):
+    from train import corpora, data
+    from train.train import collate
+
+    split = data.AugmentedSplit(corpora.load_ravdess(str(FIXTURE)), None, 16000, mixup=0.4, num_labels=8)
+    rows = [split[i] for i in range(4)]
+    assert all(r["emotion"].sum() == 1 and 0 <= r["mixup_weight"] <= 1 for r in rows)
+    batch = collate(rows)
+    weight, order = batch["mixup_weight"], batch["mixup_order"]
+    assert order.tolist() == [1, 2, 3, 0]
+    one_hot = torch.as_tensor(np.stack([r["emotion"] for r in rows]))
+    assert torch.allclose(batch["labels"], weight[:, None] * one_hot + (1 - weight[:, None]) * one_hot[order])
+
+    model = ser.SERForAudioClassification(ser.SERConfig(spec_augment=False, dropout=0.0)).train()
+    inputs = {"input_values": batch["input_values"], "attention_mask": batch["attention_mask"]}
+    plain = model(**inputs).logits
+    assert torch.allclose(model(**inputs, mixup_weight=torch.ones(4), mixup_order=order).logits, plain, atol=1e-5)
+    swapped = model(input_values=inputs["input_values"][order], attention_mask=inputs["attention_mask"][order]).logits
+    assert torch.allclose(model(**inputs, mixup_weight=torch.zeros(4), mixup_order=order).logits, swapped, atol=1e-5)
+    with pytest.raises(ValueError, match="num_labels"):
+        data.AugmentedSplit(corpora.load_ravdess(str(FIXTURE)), None, 16000, mixup=0.4)
+
+
+def test_training_with_mixup_trains_and_records_it(tmp_path):
+    main(["--data", str(FIXTURE), "--protocol", "full", "--validation-actors", "2", "--epochs", "2",
+          "--batch-size", "8", "--mixup", "0.4", "--no-augment", "pitch", "stretch", "--output-dir", str(tmp_path)])
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["recipe"]["mixup"] == 0.4 and len(metrics["train_loss_per_epoch"]) == 2
+    assert np.isfinite(metrics["train_loss_per_epoch"]).all()
