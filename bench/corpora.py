@@ -110,7 +110,7 @@ def write_readme(results: dict[str, dict[str, dict]], output: Path) -> str:
              "over the held-out corpus's own classes; all 8: over every class. Top class: the share of the clips "
              "given the most-predicted class (restricted); above 30 % on a balanced corpus is a collapse.", "",
              "| system | held-out corpus | clips | restricted UA | restricted WA | restricted macro-F1 | top class "
-             "| UA, all 8 classes | ECE before → after |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| UA, all 8 classes | ECE before → after (floor) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for system, by_corpus in results.items():
         for corpus, m in by_corpus.items():
             if corpus == "ravdess_6fold":
@@ -124,12 +124,15 @@ def write_readme(results: dict[str, dict[str, dict]], output: Path) -> str:
     if six_folds:
         lines += ["", "RAVDESS 6-fold (EmoBox actor folds; the other corpora on every fold's training side). ECE: "
                   "15 bins, the mean over the folds, before and after the temperature fitted on the validation "
-                  "speakers.", "", "| system | folds | UA mean ± std | WA | macro-F1 | ECE before → after |",
-                  "| --- | --- | --- | --- | --- | --- |"]
+                  "speakers; pooled: after, over the clips of all folds together (each scored by its own fold's "
+                  "model). In brackets: the ECE that a perfectly calibrated model would still show on as many clips.",
+                  "", "| system | folds | UA mean ± std | WA | macro-F1 | ECE before → after | ECE pooled |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
         for system, summary in six_folds.items():
             ua, wa, f1 = (summary[k] for k in ("unweighted_accuracy", "accuracy", "macro_f1"))
             lines.append(f"| {system} | {len(summary['runs'])} | {ua['mean']:.1%} ± {ua['std']:.1%} | "
-                         f"{wa['mean']:.1%} | {f1['mean']:.1%} | {calibration_cell(summary)} |")
+                         f"{wa['mean']:.1%} | {f1['mean']:.1%} | {calibration_cell(summary)} | "
+                         f"{pooled_calibration_cell(summary)} |")
     for system in SIX_FOLD_SYSTEMS:
         lines += risk_coverage_lines(system, output)
     text = "\n".join(lines) + "\n"
@@ -230,11 +233,24 @@ def risk_coverage_lines(system: str, output: Path) -> list[str]:
 
 
 def calibration_cell(metrics: dict) -> str:
-    """ECE before and after the temperature (all 8 classes), or "–" for a run that fitted none."""
+    """ECE before and after the temperature (all 8 classes) with, in brackets, the ECE a perfectly calibrated model
+    would show on as many clips (`train.calibration.ece_sampling_floor`); "–" for a run that fitted none."""
+    from train.calibration import ece_sampling_floor
+
     calibration = metrics.get("calibration")
     if not calibration or calibration.get("temperature", 1.0) == 1.0:
         return "–"
-    return f"{calibration['before']['ece']:.3f} → {calibration['after']['ece']:.3f}"
+    after = calibration["after"]
+    floor = after.get("ece_sampling_floor") or ("reliability" in after and ece_sampling_floor(after["reliability"]))
+    return f"{calibration['before']['ece']:.3f} → {after['ece']:.3f}" + (f" ({floor:.3f})" if floor else "")
+
+
+def pooled_calibration_cell(summary: dict) -> str:
+    """ECE after the temperature over the clips of every fold together, and its floor."""
+    after = summary.get("calibration", {}).get("after", {})
+    if "pooled_ece" not in after:
+        return "–"
+    return f"{after['pooled_ece']:.3f} ({after['pooled_ece_sampling_floor']:.3f})"
 
 
 def collect(output: Path) -> dict[str, dict[str, dict]]:

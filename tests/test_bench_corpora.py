@@ -58,8 +58,10 @@ def test_the_shipped_system_is_tabled_with_its_six_folds_calibration_and_risk_co
         (out / "shipped" / "ravdess_6fold" / name).mkdir(parents=True)
         (out / "shipped" / "ravdess_6fold" / name / "metrics.json").write_text(json.dumps(metrics))
     summary = summarize(folds, out / "shipped" / "ravdess_6fold", "emobox")
-    assert summary["calibration"]["after"]["ece"] == pytest.approx(
-        np.mean([m["calibration"]["after"]["ece"] for m in folds.values()]))
+    after = summary["calibration"]["after"]
+    assert after["ece"] == pytest.approx(np.mean([m["calibration"]["after"]["ece"] for m in folds.values()]))
+    # Pooled: the ECE of the 1200 clips together, not the mean of six 200-clip ECEs; and its floor is lower.
+    assert after["pooled_ece"] < after["ece"] and after["pooled_ece_sampling_floor"] < after["ece_sampling_floor"]
     tess = _calibrated_metrics(7, held_out=True)
     (out / "shipped" / "tess").mkdir(parents=True)
     (out / "shipped" / "tess" / "metrics.json").write_text(json.dumps(tess))
@@ -67,7 +69,9 @@ def test_the_shipped_system_is_tabled_with_its_six_folds_calibration_and_risk_co
     ua = summary["unweighted_accuracy"]
     assert f"| shipped | 6 | {ua['mean']:.1%} ± {ua['std']:.1%} |" in table
     ece = tess["calibration"]
-    assert f"| {ece['before']['ece']:.3f} → {ece['after']['ece']:.3f} |" in table  # the held-out corpus's row
+    assert (f"| {ece['before']['ece']:.3f} → {ece['after']['ece']:.3f} ({ece['after']['ece_sampling_floor']:.3f}) |"
+            in table)  # the held-out corpus's row
+    assert f"| {after['pooled_ece']:.3f} ({after['pooled_ece_sampling_floor']:.3f}) |" in table
     risk = next(line for line in table.splitlines() if line.startswith("| tess held out |"))
     at = tess["calibration"]["at_threshold"]
     assert risk.split(" | ")[1] == f"100% / {tess['accuracy']:.0%}"  # threshold 0 answers every clip

@@ -52,6 +52,35 @@ def test_expected_calibration_error_by_hand():
     assert calibration.expected_calibration_error(probabilities, references) == pytest.approx(0.5 * 0.4 + 0.5 * 0.4)
 
 
+
+def test_pooled_bins_are_the_bins_of_all_the_runs_clips_together():
+    rng = np.random.default_rng(0)
+    runs = [(rng.dirichlet(np.ones(8) * 0.5, size=n), rng.integers(0, 8, size=n)) for n in (240, 100)]
+    pooled = calibration.pooled_reliability([calibration.reliability(p, r) for p, r in runs])
+    together = calibration.reliability(np.concatenate([p for p, _ in runs]), np.concatenate([r for _, r in runs]))
+    assert [row["clips"] for row in pooled] == [row["clips"] for row in together]
+    assert calibration.binned_ece(pooled) == pytest.approx(
+        calibration.expected_calibration_error(*map(np.concatenate, zip(*runs))))
+
+
+def test_a_perfectly_calibrated_model_scores_the_sampling_floor_on_average_and_it_shrinks_with_more_clips():
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet(np.ones(8), size=240) ** 3
+    probabilities /= probabilities.sum(1, keepdims=True)
+    # Labels drawn from the model's own probabilities: calibrated by construction, yet its ECE on 240 clips is not 0.
+    eces, floors = [], []
+    for _ in range(200):
+        references = np.array([rng.choice(8, p=p) for p in probabilities])
+        bins = calibration.reliability(probabilities, references)
+        eces.append(calibration.binned_ece(bins))
+        floors.append(calibration.ece_sampling_floor(bins))
+    assert np.mean(eces) == pytest.approx(np.mean(floors), rel=0.15)
+    assert np.mean(eces) > 0.03
+    many = np.tile(probabilities, (10, 1))
+    bins = calibration.reliability(many, np.array([rng.choice(8, p=p) for p in many]))
+    assert calibration.ece_sampling_floor(bins) < np.mean(floors) / 2
+
+
 @pytest.fixture(scope="module")
 def calibrated_checkpoint(tmp_path_factory):
     """The embedded weights with a temperature of 2 and no "not sure" threshold written into the config, saved like

@@ -38,9 +38,40 @@ def reliability(probabilities: np.ndarray, references: np.ndarray, bins: int = B
 
 def expected_calibration_error(probabilities: np.ndarray, references: np.ndarray, bins: int = BINS) -> float:
     """ECE: the clip-weighted mean gap between confidence and accuracy over equal-width bins."""
-    total = len(references)
-    return float(sum(row["clips"] / total * abs(row["confidence"] - row["accuracy"])
-                     for row in reliability(probabilities, references, bins) if row["clips"]))
+    return binned_ece(reliability(probabilities, references, bins))
+
+
+def binned_ece(rows: list[dict]) -> float:
+    """ECE of `reliability` bins."""
+    total = sum(row["clips"] for row in rows)
+    return float(sum(row["clips"] / total * abs(row["confidence"] - row["accuracy"]) for row in rows if row["clips"]))
+
+
+def pooled_reliability(tables: list[list[dict]]) -> list[dict]:
+    """The `reliability` bins of several runs' clips taken together (each run scored on its own test clips)."""
+    rows = []
+    for same_bin in zip(*tables):
+        clips = sum(row["clips"] for row in same_bin)
+        rows.append({"low": same_bin[0]["low"], "high": same_bin[0]["high"], "clips": clips, **{
+            key: sum(row["clips"] * row[key] for row in same_bin if row["clips"]) / clips if clips else None
+            for key in ("confidence", "accuracy")}})
+    return rows
+
+
+def ece_sampling_floor(rows: list[dict]) -> float:
+    """The ECE that a perfectly calibrated model would still show, on average, with the clips and confidences of
+    these `reliability` bins: in a bin of n clips of confidence c its share right is Binomial(n, c) / n, and
+    |share - c| is rarely 0 on few clips. An ECE near this floor is as calibrated as that many clips can tell."""
+    total = sum(row["clips"] for row in rows)
+    floor = 0.0
+    for row in rows:
+        if not row["clips"]:
+            continue
+        n, confidence = row["clips"], min(max(row["confidence"], 0.0), 1.0)
+        right = torch.arange(n + 1, dtype=torch.float64)
+        chance = torch.distributions.Binomial(n, probs=torch.tensor(confidence, dtype=torch.float64)).log_prob(right).exp()
+        floor += n / total * float((chance * (right / n - confidence).abs()).sum())
+    return floor
 
 
 def fit_temperature(logits: np.ndarray, references: np.ndarray) -> float:
@@ -101,7 +132,8 @@ def choose_threshold(probabilities: np.ndarray, references: np.ndarray) -> float
 def report(logits: np.ndarray, references: np.ndarray) -> dict:
     """ECE, NLL and the reliability bins of `logits` against `references`."""
     probabilities = softmax(logits)
-    return {"ece": expected_calibration_error(probabilities, references),
+    bins = reliability(probabilities, references)
+    return {"ece": binned_ece(bins), "ece_sampling_floor": ece_sampling_floor(bins),
             "nll": negative_log_likelihood(logits, references),
-            "reliability": reliability(probabilities, references),
+            "reliability": bins,
             "risk_coverage": risk_coverage(probabilities, references)}

@@ -19,7 +19,7 @@ import numpy as np
 
 from ser import RAVDESS_EMOTIONS
 
-from . import corpora, data, plots
+from . import calibration, corpora, data, plots
 from .train import AUGMENTATIONS, Recipe, train_fold
 
 
@@ -124,10 +124,18 @@ def summarize(runs: dict[str, dict], output_dir: Path, protocol: str) -> dict:
         values = np.array([m[k] for m in runs.values()])
         summary[k] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
     calibrated = [m["calibration"] for m in runs.values() if "calibration" in m]
-    if len(calibrated) == len(runs):  # ECE and NLL: the mean over the runs, each on its own test clips
-        summary["calibration"] = {"temperature": float(np.mean([c["temperature"] for c in calibrated])), **{
-            when: {k: float(np.mean([c[when][k] for c in calibrated])) for k in ("ece", "nll")}
-            for when in ("before", "after")}}
+    if len(calibrated) == len(runs):
+        # ECE and NLL: the mean over the runs, each on its own test clips; then ECE over all their clips pooled,
+        # which few clips per run leave less noisy, each beside the ECE a perfectly calibrated model would show.
+        summary["calibration"] = {"temperature": float(np.mean([c["temperature"] for c in calibrated]))}
+        for when in ("before", "after"):
+            tables = [c[when]["reliability"] for c in calibrated]
+            pooled = calibration.pooled_reliability(tables)
+            summary["calibration"][when] = {
+                **{k: float(np.mean([c[when][k] for c in calibrated])) for k in ("ece", "nll")},
+                "ece_sampling_floor": float(np.mean([calibration.ece_sampling_floor(t) for t in tables])),
+                "pooled_ece": calibration.binned_ece(pooled),
+                "pooled_ece_sampling_floor": calibration.ece_sampling_floor(pooled)}
     first = next(iter(runs.values()))
     labels = first["labels"]
     matrix = np.sum([m["confusion_matrix"] for m in runs.values()], axis=0)
@@ -170,7 +178,11 @@ def finished_run(run_dir: Path, recipe: Recipe, splits, id2label: dict[int, str]
     if not metrics_file.is_file() or not (run_dir / "model" / "model.safetensors").is_file():
         return None
     metrics = json.loads(metrics_file.read_text())
-    same = (metrics.get("recipe") == recipe.record()
+    try:  # a record from before an option existed ran with its default
+        recorded = Recipe(**metrics.get("recipe", {})).record()
+    except (TypeError, ValueError):
+        return None
+    same = (recorded == recipe.record()
             and metrics.get("labels") == [id2label[i] for i in range(len(id2label))]
             and metrics.get("speakers") == {name: sorted(set(split["speaker"])) for name, split in splits.items()}
             and metrics.get("clips") == {name: len(split) for name, split in splits.items()})
