@@ -419,6 +419,12 @@ def cross_corpus_evaluation(ours: RecipeResults, baseline: RecipeResults, releas
                   "validation speakers); answered / right: the share of clips at or above its \"not sure\" "
                   "threshold, and the accuracy on them.", "",
                   "| scored on | ECE | NLL | answered / right |", "| --- | --- | --- | --- |", *calibration_rows, ""]
+        after = ours.six_fold.get("calibration", {}).get("after", {})
+        if "pooled_ece" in after:
+            clips = sum(m["clips"]["test"] for m in ours.folds)
+            lines += [f"Over all {clips} fold clips: ECE {after['pooled_ece']:.3f} after (a perfectly calibrated "
+                      f"model: {after['pooled_ece_sampling_floor']:.3f}; {after['ece_sampling_floor']:.3f} on one "
+                      "fold's clips).", ""]
     if calibrated(config):
         at = release.get("calibration", {}).get("at_threshold")
         where = (f": there it answers {at['coverage']:.0%} of the clips, {at['accuracy_answered']:.0%} of them "
