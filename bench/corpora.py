@@ -51,6 +51,7 @@ SYSTEMS["shipped"] = [*SYSTEMS["multi_mfcc"], "--validation-actors", "4"]
 SYSTEMS["shipped_seed1"] = [*SYSTEMS["shipped"], "--seeds", "1"]
 SYSTEMS["shipped_mixup"] = [*SYSTEMS["shipped"], "--mixup", "0.4"]
 SYSTEMS["shipped_mixup_seed1"] = [*SYSTEMS["shipped_mixup"], "--seeds", "1"]
+SYSTEMS["shipped_shiftcal"] = [*SYSTEMS["shipped"], "--calibrate-under-shift"]
 SIX_FOLD_SYSTEMS = ("shipped",)
 
 
