@@ -469,9 +469,6 @@ def _training_section(metrics: dict | None, config: dict) -> list[str]:
         lines.append(f"- SpecAugment on the features: {masks} frequency mask{'s' * (masks != 1)} of up to "
                      f"{config.get('freq_mask_param')} bands and {masks} time mask{'s' * (masks != 1)} of up to "
                      f"{config.get('time_mask_param')} frames")
-    if recipe.get("mixup"):
-        lines.append(f"- Mixup: each clip's features mixed with another's, weights ~ Beta({recipe['mixup']}, "
-                     f"{recipe['mixup']})")
     if recipe.get("model"):
         lines.append(f"- Model settings given to training: `{json.dumps(recipe['model'])}`")
     extras = [f"Seed {recipe.get('seed')}"]

@@ -236,12 +236,8 @@ class SERForAudioClassification(SERPreTrainedModel):
         self.post_init()
 
     def embed(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None,
-              windowed: bool = False, mixup_weight: torch.Tensor | None = None,
-              mixup_order: torch.Tensor | None = None) -> torch.Tensor:
+              windowed: bool = False) -> torch.Tensor:
         x = self.front_end(input_values, attention_mask, windowed)
-        if self.training and mixup_weight is not None:
-            weight = mixup_weight.to(x.dtype).view(-1, *([1] * (x.dim() - 1)))
-            x = weight * x + (1 - weight) * x[mixup_order]
         if self.training and self.config.spec_augment:
             x = self.spec_augment(x)
         if self.config.encoder == "cnn1d":
@@ -250,18 +246,14 @@ class SERForAudioClassification(SERPreTrainedModel):
         x = self.encoder(x)
         return self.pooling(x.mean(2))  # the frequency rows the blocks leave are averaged
 
-    def forward(self, input_values, attention_mask=None, labels=None, mixup_weight=None, mixup_order=None,
-                **kwargs) -> SequenceClassifierOutput:
+    def forward(self, input_values, attention_mask=None, labels=None, **kwargs) -> SequenceClassifierOutput:
         r"""
         input_values (`torch.FloatTensor` of shape `(batch, samples)`):
             Mono waveform at `config.sampling_rate`, as returned by the feature extractor.
         attention_mask (`torch.LongTensor` of shape `(batch, samples)`, *optional*): 1 for samples, 0 for the
             zero padding of a batch; it keeps a clip's DC offset its own, so it scores the same alone or batched.
-        labels (`torch.LongTensor` of shape `(batch,)`, *optional*): class ids (or class probabilities of shape
-            `(batch, num_labels)`); if given, the cross-entropy loss is returned too.
-        mixup_weight (`torch.FloatTensor` of shape `(batch,)`, *optional*), mixup_order (`torch.LongTensor` of
-            shape `(batch,)`, *optional*): training only (mixup): each row's normalized features become
-            `w * own + (1 - w) * those of row mixup_order[i]`; the labels must be mixed alike.
+        labels (`torch.LongTensor` of shape `(batch,)`, *optional*): class ids; if given, the
+            cross-entropy loss is returned too.
 
         With `config.test_time_speeds` set, in eval mode the logits are the log of the class probabilities
         averaged over the clip and its faster and slower copies (`test_time_average`): their softmax is that
@@ -269,8 +261,7 @@ class SERForAudioClassification(SERPreTrainedModel):
         average).
         """
         if self.training or not self.config.test_time_speeds:
-            logits = self.classifier(self.embed(input_values, attention_mask, mixup_weight=mixup_weight,
-                                                mixup_order=mixup_order))
+            logits = self.classifier(self.embed(input_values, attention_mask))
             if not self.training:
                 logits = logits / self.config.calibration_temperature
         else:

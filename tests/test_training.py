@@ -181,10 +181,10 @@ def test_resume_keeps_finished_runs_of_the_same_recipe_and_trains_the_rest(tmp_p
     weights = {name: tmp_path / name / "model" / "model.safetensors" for name in ("seed0", "seed1")}
     written = {name: path.stat().st_mtime_ns for name, path in weights.items()}
     shutil.rmtree(tmp_path / "seed1")  # an interrupted run: seed1 never finished
-    # A record written before an option existed (here mixup) is the same recipe: the run had the option's default.
+    # A record written before an option existed is the same recipe: the run had the option's default.
     metrics_file = tmp_path / "seed0" / "metrics.json"
     record = json.loads(metrics_file.read_text())
-    del record["recipe"]["mixup"]
+    del record["recipe"]["calibrate_under_shift"]
     metrics_file.write_text(json.dumps(record))
     first["seed0"] = record
 
@@ -254,7 +254,7 @@ def test_the_cli_offers_the_options_a_user_needs_and_no_more():
     help_text = subprocess.run([sys.executable, "-m", "train", "--help"], cwd=ROOT, capture_output=True,
                                text=True).stdout
     options = {line.split()[0].rstrip(",") for line in help_text.splitlines() if line.startswith("  -")}
-    assert len(options) <= 24, sorted(options)
+    assert len(options) <= 23, sorted(options)
     args = parse_args(["--output-dir", "x", "--features", "mfcc", "--no-augment", "spec-augment", "degrade",
                        "--model-config", '{"channels": [8, 16], "pooling": "attention"}'])
     config = ser.SERConfig(**model_config(args))
@@ -264,37 +264,6 @@ def test_the_cli_offers_the_options_a_user_needs_and_no_more():
     recipe = Recipe(augment=("degrade", "noise"))
     assert recipe.augment == ("noise", "degrade")
     assert "degrade" not in Recipe(augment=tuple(a for a in Recipe().augment if a != "degrade")).augment
-
-
-def test_mixup_pairs_each_clip_with_the_next_of_its_batch_and_mixes_features_and_labels_alike(tmp_path):
-    from train import corpora, data
-    from train.train import collate
-
-    split = data.AugmentedSplit(corpora.load_ravdess(str(FIXTURE)), None, 16000, mixup=0.4, num_labels=8)
-    rows = [split[i] for i in range(4)]
-    assert all(r["emotion"].sum() == 1 and 0 <= r["mixup_weight"] <= 1 for r in rows)
-    batch = collate(rows)
-    weight, order = batch["mixup_weight"], batch["mixup_order"]
-    assert order.tolist() == [1, 2, 3, 0]
-    one_hot = torch.as_tensor(np.stack([r["emotion"] for r in rows]))
-    assert torch.allclose(batch["labels"], weight[:, None] * one_hot + (1 - weight[:, None]) * one_hot[order])
-
-    model = ser.SERForAudioClassification(ser.SERConfig(spec_augment=False, dropout=0.0)).train()
-    inputs = {"input_values": batch["input_values"], "attention_mask": batch["attention_mask"]}
-    plain = model(**inputs).logits
-    assert torch.allclose(model(**inputs, mixup_weight=torch.ones(4), mixup_order=order).logits, plain, atol=1e-5)
-    swapped = model(input_values=inputs["input_values"][order], attention_mask=inputs["attention_mask"][order]).logits
-    assert torch.allclose(model(**inputs, mixup_weight=torch.zeros(4), mixup_order=order).logits, swapped, atol=1e-5)
-    with pytest.raises(ValueError, match="num_labels"):
-        data.AugmentedSplit(corpora.load_ravdess(str(FIXTURE)), None, 16000, mixup=0.4)
-
-
-def test_training_with_mixup_trains_and_records_it(tmp_path):
-    main(["--data", str(FIXTURE), "--protocol", "full", "--validation-actors", "2", "--epochs", "2",
-          "--batch-size", "8", "--mixup", "0.4", "--no-augment", "pitch", "stretch", "--output-dir", str(tmp_path)])
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["recipe"]["mixup"] == 0.4 and len(metrics["train_loss_per_epoch"]) == 2
-    assert np.isfinite(metrics["train_loss_per_epoch"]).all()
 
 
 def test_calibrating_under_shift_fits_the_temperature_on_perturbed_copies_too_and_trains_the_same_weights(tmp_path):

@@ -64,8 +64,6 @@ def parse_args(argv=None):
                    help="draw each corpus as often (corpus, the default), every clip alike (none) or each speaker as often")
     p.add_argument("--epoch-clips", type=int, metavar="N",
                    help="clips drawn an epoch, with replacement (default: as many as the training split has)")
-    p.add_argument("--mixup", type=float, default=defaults.mixup, metavar="ALPHA",
-                   help="mix each training clip's features with another's, weights ~ Beta(ALPHA, ALPHA) (default: off)")
     p.add_argument("--calibrate-under-shift", action="store_true",
                    help="fit the temperature on the validation clips and on perturbed copies of them")
     p.add_argument("--workers", type=int, default=defaults.workers,
@@ -204,7 +202,7 @@ def main(argv=None) -> dict:
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         average_last_epochs=args.average_last_epochs, augment_probability=args.augment_probability,
         augment=tuple(name for name in AUGMENTATIONS if name not in args.no_augment), workers=args.workers,
-        balance=args.balance, epoch_clips=args.epoch_clips, mixup=args.mixup,
+        balance=args.balance, epoch_clips=args.epoch_clips,
         calibrate_under_shift=args.calibrate_under_shift,
         model=model_config(args),
     )

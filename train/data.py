@@ -152,22 +152,13 @@ class AugmentedSplit(torch.utils.data.Dataset):
     """A training split whose waveforms are augmented afresh each time a row is read, with `babble` the share of
     rows that also get a crowd of other clips of the split. It wraps a training split, after splitting, so test data
     is never augmented; `train.train.calibrate` may also perturb the validation clips with it, to fit a temperature.
-
-    With `mixup` (the alpha of a Beta(alpha, alpha) law) above 0, each row also carries a mixing weight drawn from
-    that law and its emotion as a one-hot vector over `num_labels` classes: `train.train.collate` pairs the rows of
-    a batch and the model mixes their features (`SERForAudioClassification.forward`).
     """
 
-    def __init__(self, split: datasets.Dataset, augmenter, sampling_rate: int, babble: float = 0.0,
-                 mixup: float = 0.0, num_labels: int | None = None):
-        if mixup and not num_labels:
-            raise ValueError("mixup needs num_labels, the length of the one-hot emotions it mixes")
+    def __init__(self, split: datasets.Dataset, augmenter, sampling_rate: int, babble: float = 0.0):
         self.split = as_arrays(split)
         self.augmenter = augmenter
         self.sampling_rate = sampling_rate
         self.babble = babble
-        self.mixup = mixup
-        self.num_labels = num_labels
 
     def __len__(self):
         return len(self.split)
@@ -192,11 +183,7 @@ class AugmentedSplit(torch.utils.data.Dataset):
             wave = self.augmenter(wave, sample_rate=self.sampling_rate)
         if self.babble and random.random() < self.babble:
             wave = self._add_babble(wave)
-        if not self.mixup:
-            return {"input_values": wave, "emotion": int(row["emotion"])}
-        emotion = np.zeros(self.num_labels, dtype=np.float32)
-        emotion[int(row["emotion"])] = 1.0
-        return {"input_values": wave, "emotion": emotion, "mixup_weight": random.betavariate(self.mixup, self.mixup)}
+        return {"input_values": wave, "emotion": int(row["emotion"])}
 
 
 def as_arrays(split: datasets.Dataset) -> datasets.Dataset:

@@ -51,8 +51,6 @@ class Recipe:
         class_weights: weight the loss by inverse class frequency.
         calibrate_under_shift: fit the temperature on the validation clips and on copies of them perturbed by the
             augmentations (`calibrate`), not on the clean clips alone.
-        mixup: alpha of the Beta(alpha, alpha) law of mixup's weights: each training clip's normalized features
-            are mixed with another clip's of its batch, and their labels alike; 0 turns it off.
         seed: seeds the weights, the batches and the augmentation.
         workers: processes that augment the next batches while the model trains; each count draws its own
             (repeatable) augmentations.
@@ -70,7 +68,6 @@ class Recipe:
     epoch_clips: int | None = None
     average_last_epochs: int | None = None
     class_weights: bool = True
-    mixup: float = 0.0
     calibrate_under_shift: bool = False
     seed: int = 0
     workers: int = 2
@@ -82,8 +79,6 @@ class Recipe:
             self.average_last_epochs = self.epochs // 4
         if self.balance not in data.BALANCING:
             raise ValueError(f"balance must be one of {data.BALANCING}, got {self.balance!r}")
-        if self.mixup < 0:
-            raise ValueError(f"mixup is the alpha of a Beta law, 0 or more; got {self.mixup}")
         if not 0 <= self.average_last_epochs <= self.epochs:
             raise ValueError(f"cannot average the last {self.average_last_epochs} of {self.epochs} epochs")
 
@@ -128,11 +123,7 @@ RUNNING_COMMIT = code_commit()
 
 
 def collate(rows):
-    """Zero-pad a list of {"input_values", "emotion"} rows into a batch with its attention mask.
-
-    Rows with a "mixup_weight" (`data.AugmentedSplit` with mixup) are paired each with the next row of the batch
-    (the batch is already drawn at random): the model mixes their features by the weight, and their one-hot
-    emotions are mixed alike into the labels."""
+    """Zero-pad a list of {"input_values", "emotion"} rows into a batch with its attention mask."""
     length = max(len(r["input_values"]) for r in rows)
     batch = torch.zeros(len(rows), length)
     mask = torch.zeros(len(rows), length, dtype=torch.long)
@@ -140,13 +131,7 @@ def collate(rows):
         batch[i, : len(r["input_values"])] = torch.tensor(r["input_values"])
         mask[i, : len(r["input_values"])] = 1
     labels = torch.as_tensor(np.array([r["emotion"] for r in rows]))
-    if "mixup_weight" not in rows[0]:
-        return {"input_values": batch, "attention_mask": mask, "labels": labels}
-    weight = torch.tensor([r["mixup_weight"] for r in rows], dtype=torch.float32)
-    order = torch.roll(torch.arange(len(rows)), -1)
-    labels = weight[:, None] * labels + (1 - weight[:, None]) * labels[order]
-    return {"input_values": batch, "attention_mask": mask, "labels": labels, "mixup_weight": weight,
-            "mixup_order": order}
+    return {"input_values": batch, "attention_mask": mask, "labels": labels}
 
 
 @torch.no_grad()
@@ -195,8 +180,6 @@ class TrainAccuracy(TrainerCallback):
         self.correct = self.seen = 0
 
     def update(self, logits, labels):
-        if labels.dim() == 2:  # mixed labels: the class with the larger share
-            labels = labels.argmax(-1)
         self.correct += int((logits.argmax(-1) == labels).sum())
         self.seen += len(labels)
 
@@ -289,8 +272,7 @@ def build(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str]):
         sampling_weights=data.sampling_weights(splits["train"], recipe.balance),
         epoch_clips=recipe.epoch_clips,
         args=args,
-        train_dataset=data.AugmentedSplit(splits["train"], augmenter, config.sampling_rate, babble=babble,
-                                          mixup=recipe.mixup, num_labels=config.num_labels),
+        train_dataset=data.AugmentedSplit(splits["train"], augmenter, config.sampling_rate, babble=babble),
         eval_dataset=data.as_arrays(validation) if validation is not None else None,
         data_collator=collate,
         compute_loss_func=loss_fn,
