@@ -64,8 +64,6 @@ def parse_args(argv=None):
                    help="draw each corpus as often (corpus, the default), every clip alike (none) or each speaker as often")
     p.add_argument("--epoch-clips", type=int, metavar="N",
                    help="clips drawn an epoch, with replacement (default: as many as the training split has)")
-    p.add_argument("--calibrate-under-shift", action="store_true",
-                   help="fit the temperature on the validation clips and on perturbed copies of them")
     p.add_argument("--workers", type=int, default=defaults.workers,
                    help="processes that augment batches while the model trains (default %(default)s; results "
                         "repeat for a given count, not across counts)")
@@ -203,7 +201,6 @@ def main(argv=None) -> dict:
         average_last_epochs=args.average_last_epochs, augment_probability=args.augment_probability,
         augment=tuple(name for name in AUGMENTATIONS if name not in args.no_augment), workers=args.workers,
         balance=args.balance, epoch_clips=args.epoch_clips,
-        calibrate_under_shift=args.calibrate_under_shift,
         model=model_config(args),
     )
     dataset = corpora.load_corpora(parse_sources(args.data), hub_columns=parse_mapping(args.hub_columns))

@@ -150,8 +150,8 @@ def build_augmenter(noise: bool = True, pitch: bool = True, stretch: bool = True
 
 class AugmentedSplit(torch.utils.data.Dataset):
     """A training split whose waveforms are augmented afresh each time a row is read, with `babble` the share of
-    rows that also get a crowd of other clips of the split. It wraps a training split, after splitting, so test data
-    is never augmented; `train.train.calibrate` may also perturb the validation clips with it, to fit a temperature.
+    rows that also get a crowd of other clips of the split. Only ever wraps a training split, after splitting, so
+    evaluation data is never augmented.
     """
 
     def __init__(self, split: datasets.Dataset, augmenter, sampling_rate: int, babble: float = 0.0):

@@ -49,8 +49,6 @@ class Recipe:
             statistics recomputed (stochastic weight averaging); 0 keeps the last epoch. None: a quarter of
             `epochs`. Late epochs swing by several points on unseen speakers, and their average costs nothing.
         class_weights: weight the loss by inverse class frequency.
-        calibrate_under_shift: fit the temperature on the validation clips and on copies of them perturbed by the
-            augmentations (`calibrate`), not on the clean clips alone.
         seed: seeds the weights, the batches and the augmentation.
         workers: processes that augment the next batches while the model trains; each count draws its own
             (repeatable) augmentations.
@@ -68,7 +66,6 @@ class Recipe:
     epoch_clips: int | None = None
     average_last_epochs: int | None = None
     class_weights: bool = True
-    calibrate_under_shift: bool = False
     seed: int = 0
     workers: int = 2
     model: dict = field(default_factory=dict)
@@ -298,41 +295,21 @@ def fit(trainer: Trainer, weight_average: WeightAverage | None, recipe: Recipe) 
     return time.time() - started
 
 
-SHIFT_LEVELS = (0.25, 0.5, 0.75, 1.0)
-
-
-def calibrate(trainer: Trainer, splits, recipe: Recipe) -> dict:
+def calibrate(trainer: Trainer, splits) -> dict:
     """Fit the temperature on the validation split (speakers that trained nothing), then choose the confidence
     threshold of "not sure" there, and put both in the model's config; without a validation split they stay 1 and
-    0. Returns what was fitted, on what, and the validation clips' ECE at that temperature.
-
-    With `recipe.calibrate_under_shift` the temperature is fitted on the validation clips together with copies of
-    them perturbed by the training augmentations (babble included) at each probability of `SHIFT_LEVELS`: a
-    model should be less sure of audio unlike its training data (Tomani et al., 2021). The threshold is still chosen
-    on the clean clips."""
+    0. Returns what was fitted, on what, and the validation clips' ECE at that temperature."""
     config = trainer.model.config
     config.calibration_temperature, config.confidence_threshold = 1.0, 0.0
     if "validation" not in splits:
         return {"temperature": 1.0, "confidence_threshold": 0.0, "fitted_on": None}
     prediction = trainer.predict(data.as_arrays(splits["validation"]))
     logits, references = prediction.predictions, prediction.label_ids.astype(np.int64)
-    fit_logits, fit_references = [logits], [references]
-    if recipe.calibrate_under_shift:
-        set_seed(recipe.seed)
-        for level in SHIFT_LEVELS:
-            augmenter = data.build_augmenter(*(name in recipe.augment for name in AUGMENTATIONS), probability=level)
-            perturbed = data.AugmentedSplit(splits["validation"], augmenter, config.sampling_rate,
-                                            babble=level if "degrade" in recipe.augment else 0.0)
-            shifted = trainer.predict([perturbed[i] for i in range(len(perturbed))])
-            fit_logits.append(shifted.predictions)
-            fit_references.append(shifted.label_ids.astype(np.int64))
-    config.calibration_temperature = calibration.fit_temperature(np.concatenate(fit_logits),
-                                                                 np.concatenate(fit_references))
+    config.calibration_temperature = calibration.fit_temperature(logits, references)
     probabilities = calibration.softmax(logits / config.calibration_temperature)
     config.confidence_threshold = calibration.choose_threshold(probabilities, references)
     return {"temperature": config.calibration_temperature, "confidence_threshold": config.confidence_threshold,
-            "fitted_on": "validation" + (f" and {len(SHIFT_LEVELS)} perturbed copies" * recipe.calibrate_under_shift),
-            "clips": len(splits["validation"]),
+            "fitted_on": "validation", "clips": len(splits["validation"]),
             "validation_ece": calibration.expected_calibration_error(probabilities, references)}
 
 
@@ -415,7 +392,7 @@ def train_fold(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str
     output_dir.mkdir(parents=True, exist_ok=True)
     model, trainer, weight_average = build(splits, recipe, output_dir, id2label)
     seconds = fit(trainer, weight_average, recipe)
-    fitted = calibrate(trainer, splits, recipe)
+    fitted = calibrate(trainer, splits)
     labels = [id2label[i] for i in range(len(id2label))]
     report_split, scores, final_validation = evaluate_splits(trainer, splits, labels)
     history = trainer.state.log_history
