@@ -108,7 +108,8 @@ def write_readme(results: dict[str, dict[str, dict]], output: Path) -> str:
              "over the held-out corpus's own classes; all 8: over every class. Top class: the share of the clips "
              "given the most-predicted class (restricted); above 30 % on a balanced corpus is a collapse.", "",
              "| system | held-out corpus | clips | restricted UA | restricted WA | restricted macro-F1 | top class "
-             "| UA, all 8 classes | ECE before → after (floor) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| UA, all 8 classes | ECE before → after (floor) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for system, by_corpus in results.items():
         for corpus, m in by_corpus.items():
             if corpus == "ravdess_6fold":
@@ -239,8 +240,11 @@ def calibration_cell(metrics: dict) -> str:
     if not calibration or calibration.get("temperature", 1.0) == 1.0:
         return "–"
     after = calibration["after"]
-    floor = after.get("ece_sampling_floor") or ("reliability" in after and ece_sampling_floor(after["reliability"]))
-    return f"{calibration['before']['ece']:.3f} → {after['ece']:.3f}" + (f" ({floor:.3f})" if floor else "")
+    floor = after.get("ece_sampling_floor")
+    if floor is None and "reliability" in after:  # a run recorded before the floor was
+        floor = ece_sampling_floor(after["reliability"])
+    shown_floor = f" ({floor:.3f})" if floor is not None else ""
+    return f"{calibration['before']['ece']:.3f} → {after['ece']:.3f}{shown_floor}"
 
 
 def pooled_calibration_cell(summary: dict) -> str:

@@ -69,7 +69,8 @@ def ece_sampling_floor(rows: list[dict]) -> float:
             continue
         n, confidence = row["clips"], min(max(row["confidence"], 0.0), 1.0)
         right = torch.arange(n + 1, dtype=torch.float64)
-        chance = torch.distributions.Binomial(n, probs=torch.tensor(confidence, dtype=torch.float64)).log_prob(right).exp()
+        binomial = torch.distributions.Binomial(n, probs=torch.tensor(confidence, dtype=torch.float64))
+        chance = binomial.log_prob(right).exp()
         floor += n / total * float((chance * (right / n - confidence).abs()).sum())
     return floor
 
