@@ -55,21 +55,3 @@ def test_export_with_test_time_speeds_matches_pytorch(tmp_path):
         one_pass = model.classifier(model.embed(torch.from_numpy(batch))).softmax(-1).numpy()
     assert np.abs(onnx_probs - torch_probs).max() < 1e-4
     assert np.abs(torch_probs - one_pass).max() > 1e-3  # the exported graph does average over the copies
-
-
-def test_export_with_pooling_over_speech_matches_pytorch(tmp_path):
-    """The speech mask of the pooling is part of the graph: clips of different lengths in one batch agree."""
-    from ser.export import export_onnx
-
-    model = ser.SERForAudioClassification(ser.SERConfig(pool_over_speech=True)).eval()
-    out = tmp_path / "model.onnx"
-    assert export_onnx(model, out) < 1e-4
-    # 1, 2 and 3 seconds of speech from the onset on, zero-padded to one length.
-    speech = [model.front_end.select_window(torch.from_numpy(ser.load_audio(str(c)))[None])[0].numpy()
-              for c in FIXTURE_CLIPS[:3]]
-    batch = np.stack([np.pad(w[: 16000 * (i + 1)], (0, 16000 * (2 - i))) for i, w in enumerate(speech)])
-    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    onnx_logits = session.run(["logits"], {"input_values": batch})[0]
-    with torch.inference_mode():
-        torch_logits = model(torch.from_numpy(batch)).logits.numpy()
-    assert np.abs(onnx_logits - torch_logits).max() < 1e-3

@@ -44,9 +44,6 @@ class SERConfig(PreTrainedConfig):
             How the CNN's frame sequence becomes one vector: `"mean"`, `"stats"` (mean and standard
             deviation), `"attention"` (attentive statistics) or `"gru"` (bidirectional GRU, then mean).
         rnn_hidden_size (`int`, defaults to 64): hidden size per direction for `pooling="gru"`.
-        pool_over_speech (`bool`, defaults to `False`):
-            Pool only over the frames that hold speech (within `trim_silence_db` of the loudest frame), so the
-            zero padding after a short clip and the silence around the speech do not enter the pooled statistics.
         dropout (`float`, defaults to 0.1): dropout before the classifier, and half of it after each block.
         spec_augment (`bool`, defaults to `True`): mask random bands and frames while training.
         freq_mask_param (`int`, defaults to 8): widest frequency mask, in coefficients (0: no frequency mask).
@@ -89,7 +86,6 @@ class SERConfig(PreTrainedConfig):
         kernel_size=3,
         pooling="stats",
         rnn_hidden_size=64,
-        pool_over_speech=False,
         dropout=0.1,
         spec_augment=True,
         freq_mask_param=8,
@@ -109,8 +105,6 @@ class SERConfig(PreTrainedConfig):
             raise ValueError(f"encoder must be 'cnn2d' or 'cnn1d', got {encoder!r}")
         if pooling not in ("mean", "stats", "attention", "gru"):
             raise ValueError(f"pooling must be 'mean', 'stats', 'attention' or 'gru', got {pooling!r}")
-        if pool_over_speech and (encoder != "cnn2d" or pooling == "gru" or trim_silence_db is None):
-            raise ValueError("pool_over_speech needs encoder 'cnn2d', pooling other than 'gru' and trim_silence_db")
         self.sampling_rate = sampling_rate
         self.window_seconds = window_seconds
         self.trim_silence_db = trim_silence_db
@@ -127,7 +121,6 @@ class SERConfig(PreTrainedConfig):
         self.kernel_size = kernel_size
         self.pooling = pooling
         self.rnn_hidden_size = rnn_hidden_size
-        self.pool_over_speech = pool_over_speech
         self.dropout = dropout
         self.spec_augment = spec_augment
         self.freq_mask_param = freq_mask_param

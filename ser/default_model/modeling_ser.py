@@ -106,13 +106,6 @@ class SERFrontEnd(nn.Module):
         index = offsets[:, None] + torch.arange(window, device=waveform.device)[None, :]
         return padded.gather(1, index)
 
-    def speech_mask(self, window: torch.Tensor) -> torch.Tensor:
-        """(batch, frames) booleans, True where a frame of `window_features` holds speech (`speech_frames`); the
-        frames are centred as the mel spectrogram's are, so the two line up."""
-        half = self.config.n_fft // 2
-        power = frame_power(nn.functional.pad(window, (half, half)), self.config.n_fft, self.config.hop_length)
-        return speech_frames(power_db(power), self.config.trim_silence_db)
-
     def raw_features(self, waveform: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Un-normalized features, shape (batch, channels, coefficients, frames)."""
         return self.window_features(self.select_window(waveform, attention_mask))
@@ -168,22 +161,13 @@ class TimePooling(nn.Module):
             self.kind, 2 * config.rnn_hidden_size
         )
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """`mask` (batch, frames), optional: pool over the True frames only (not with "gru")."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "mean":
+            return x.mean(-1)
         if self.kind == "gru":
             return self.gru(x.transpose(1, 2))[0].mean(1)
-        if self.kind == "attention":
-            scores = self.attention(x)
-            if mask is not None:
-                scores = scores.masked_fill(~mask[:, None, :], float("-inf"))
-            weights = scores.softmax(-1)
-        elif mask is not None:
-            weights = (mask / mask.sum(-1, keepdim=True))[:, None, :].to(x.dtype)
-        else:
-            weights = None
+        weights = self.attention(x).softmax(-1) if self.kind == "attention" else None
         mean = x.mean(-1) if weights is None else (x * weights).sum(-1)
-        if self.kind == "mean":
-            return mean
         # Centred, not E[x^2] - mean^2: over few frames that difference is mostly rounding error.
         centred = (x - mean[..., None]).pow(2)
         var = centred.mean(-1) if weights is None else (centred * weights).sum(-1)
@@ -255,22 +239,14 @@ class SERForAudioClassification(SERPreTrainedModel):
 
     def embed(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None,
               windowed: bool = False) -> torch.Tensor:
-        window = input_values if windowed else self.front_end.select_window(input_values, attention_mask)
-        x = self.front_end(window, windowed=True)
+        x = self.front_end(input_values, attention_mask, windowed)
         if self.training and self.config.spec_augment:
             x = self.spec_augment(x)
         if self.config.encoder == "cnn1d":
             # Average over time, then convolve along the feature vector, as the classic MFCC models did.
             return self.encoder(x.mean(-1).flatten(1).unsqueeze(1)).mean(-1)
         x = self.encoder(x)
-        speech = None
-        if self.config.pool_over_speech:
-            # Each block halves time (max-pooling, rounding up): an output frame is speech if any input frame was.
-            speech = self.front_end.speech_mask(window).float()[:, None, :]
-            for _ in self.encoder:
-                speech = nn.functional.max_pool1d(speech, 2, ceil_mode=True)
-            speech = speech[:, 0, :] > 0
-        return self.pooling(x.mean(2), speech)  # the frequency rows the blocks leave are averaged
+        return self.pooling(x.mean(2))  # the frequency rows the blocks leave are averaged
 
     def forward(self, input_values, attention_mask=None, labels=None, **kwargs) -> SequenceClassifierOutput:
         r"""
