@@ -118,16 +118,6 @@ def sampling_weights(split: datasets.Dataset, balance: str) -> np.ndarray | None
     return 1.0 / (len(names) * counts[index])
 
 
-def class_weights(split: datasets.Dataset, num_labels: int, sampling: np.ndarray | None = None) -> np.ndarray:
-    """Loss weights inverse to each class's share of the clips as `sampling` (from `sampling_weights`) draws them,
-    so every class present weighs as much in the loss. Counting the split's clips instead would over-weigh a class
-    that only a corpus drawn more than its share holds (calm: RAVDESS alone)."""
-    drawn = np.bincount(split["emotion"], weights=sampling, minlength=num_labels).astype(float)
-    drawn /= drawn.sum()
-    present = drawn > 0
-    return np.where(present, 1.0 / (present.sum() * np.where(present, drawn, 1.0)), 0.0)
-
-
 def build_augmenter(noise: bool = True, pitch: bool = True, stretch: bool = True, shift: bool = True,
                     degrade: bool = True, probability: float = 0.3):
     """Waveform augmentation (audiomentations) for the training split; `None` when all are off.

@@ -48,7 +48,7 @@ class Recipe:
         average_last_epochs: keep the mean of the weights at the end of each of the last N epochs, BatchNorm
             statistics recomputed (stochastic weight averaging); 0 keeps the last epoch. None: a quarter of
             `epochs`. Late epochs swing by several points on unseen speakers, and their average costs nothing.
-        class_weights: weight the loss by inverse class frequency, as the balance draws the classes.
+        class_weights: weight the loss by inverse class frequency.
         seed: seeds the weights, the batches and the augmentation.
         workers: processes that augment the next batches while the model trains; each count draws its own
             (repeatable) augmentations.
@@ -223,8 +223,8 @@ def build(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str]):
     # Channels-last conv weights spare oneDNN re-laying out every activation: faster steps on a CPU.
     model.to(memory_format=torch.channels_last)
 
-    sampling = data.sampling_weights(splits["train"], recipe.balance)
-    weights = torch.tensor(data.class_weights(splits["train"], config.num_labels, sampling), dtype=torch.float32)
+    counts = np.bincount(splits["train"]["emotion"], minlength=config.num_labels)
+    weights = torch.tensor(len(counts) * counts.sum() / np.maximum(counts, 1) / len(counts) ** 2, dtype=torch.float32)
     train_accuracy = TrainAccuracy()
 
     def loss_fn(outputs, labels, num_items_in_batch=None):
@@ -266,7 +266,7 @@ def build(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str]):
     babble = recipe.augment_probability if "degrade" in recipe.augment else 0.0
     trainer = BalancedTrainer(
         model=model,
-        sampling_weights=sampling,
+        sampling_weights=data.sampling_weights(splits["train"], recipe.balance),
         epoch_clips=recipe.epoch_clips,
         args=args,
         train_dataset=data.AugmentedSplit(splits["train"], augmenter, config.sampling_rate, babble=babble),
