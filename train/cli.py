@@ -59,8 +59,6 @@ def parse_args(argv=None):
                    choices=(*AUGMENTATIONS, "spec-augment"),
                    help="augmentations to turn off: " + ", ".join((*AUGMENTATIONS, "spec-augment")) +
                         " (degrade: coloured noise, babble, telephone band and clipping)")
-    p.add_argument("--reverb", action="store_true",
-                   help="also convolve training clips with simulated rooms (pyroomacoustics), as often as the others")
     p.add_argument("--augment-probability", type=float, default=defaults.augment_probability)
     p.add_argument("--balance", choices=data.BALANCING, default=defaults.balance,
                    help="draw each corpus as often (corpus, the default), every clip alike (none) or each speaker as often")
@@ -202,7 +200,7 @@ def main(argv=None) -> dict:
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         average_last_epochs=args.average_last_epochs, augment_probability=args.augment_probability,
         augment=tuple(name for name in AUGMENTATIONS if name not in args.no_augment), workers=args.workers,
-        reverb=args.reverb, balance=args.balance, epoch_clips=args.epoch_clips,
+        balance=args.balance, epoch_clips=args.epoch_clips,
         model=model_config(args),
     )
     dataset = corpora.load_corpora(parse_sources(args.data), hub_columns=parse_mapping(args.hub_columns))

@@ -7,9 +7,7 @@ import random
 
 import datasets
 import numpy as np
-import scipy.signal
 import torch
-from audiomentations.core.transforms_interface import BaseWaveformTransform
 
 from ser import RAVDESS_EMOTIONS
 
@@ -120,41 +118,18 @@ def sampling_weights(split: datasets.Dataset, balance: str) -> np.ndarray | None
     return 1.0 / (len(names) * counts[index])
 
 
-def simulated_rooms(count: int = 48, sampling_rate: int = 16000, seed: int = 0) -> list[np.ndarray]:
-    """Impulse responses of `count` shoebox rooms (pyroomacoustics' image source method): 3x3x2.5 to 10x8x3.5 m,
-    reverberation time 0.2-0.8 s, source and microphone anywhere at least 0.5 m from the walls."""
-    import pyroomacoustics as pra
-
-    rng = np.random.default_rng(seed)
-    responses = []
-    for _ in range(count):
-        size = rng.uniform([3.0, 3.0, 2.5], [10.0, 8.0, 3.5])
-        absorption, max_order = pra.inverse_sabine(rng.uniform(0.2, 0.8), size)
-        room = pra.ShoeBox(size, fs=sampling_rate, materials=pra.Material(absorption), max_order=max_order)
-        room.add_source(rng.uniform(0.5, size - 0.5))
-        room.add_microphone(rng.uniform(0.5, size - 0.5))
-        room.compute_rir()
-        response = np.asarray(room.rir[0][0], dtype=np.float32)
-        responses.append(response / np.abs(response).max())
-    return responses
-
-
 def build_augmenter(noise: bool = True, pitch: bool = True, stretch: bool = True, shift: bool = True,
-                    degrade: bool = True, probability: float = 0.3, reverb: bool = False, seed: int = 0,
-                    sampling_rate: int = 16000):
+                    degrade: bool = True, probability: float = 0.3):
     """Waveform augmentation (audiomentations) for the training split; `None` when all are off.
 
     `degrade` adds the conditions of `bench.robustness` at training strength: coloured noise (white to pink and
     beyond) at 0-20 dB SNR, a telephone-like band (high-pass 200-400 Hz, low-pass 3-4 kHz) and hard clipping.
-    Babble needs other clips, so `AugmentedSplit` adds it. `reverb` convolves clips with the `simulated_rooms` of
-    `seed`."""
-    if not (degrade or noise or pitch or stretch or shift or reverb):
+    Babble needs other clips, so `AugmentedSplit` adds it."""
+    if not (degrade or noise or pitch or stretch or shift):
         return None
     import audiomentations as A
 
     steps = []
-    if reverb:
-        steps.append(RoomReverb(simulated_rooms(sampling_rate=sampling_rate, seed=seed), p=probability))
     if degrade:
         steps += [A.AddColorNoise(min_snr_db=0.0, max_snr_db=20.0, min_f_decay=-6.0, max_f_decay=0.0, p=probability),
                   A.Compose([A.HighPassFilter(min_cutoff_freq=200.0, max_cutoff_freq=400.0, p=1.0),
@@ -171,26 +146,6 @@ def build_augmenter(noise: bool = True, pitch: bool = True, stretch: bool = True
     if shift:
         steps.append(A.Shift(min_shift=-0.2, max_shift=0.2, rollover=False, p=probability))
     return A.Compose(steps)
-
-
-class RoomReverb(BaseWaveformTransform):
-    """Convolves a clip with one of `responses` (room impulse responses), keeping its length and level."""
-
-    supports_multichannel = False
-
-    def __init__(self, responses: list[np.ndarray], p: float = 0.5):
-        super().__init__(p)
-        self.responses = responses
-
-    def randomize_parameters(self, samples, sample_rate):
-        super().randomize_parameters(samples, sample_rate)
-        if self.parameters["should_apply"]:
-            self.parameters["room"] = random.randrange(len(self.responses))
-
-    def apply(self, samples, sample_rate):
-        wet = scipy.signal.fftconvolve(samples, self.responses[self.parameters["room"]])[: len(samples)]
-        scale = np.sqrt(np.mean(samples ** 2) / max(float(np.mean(wet ** 2)), 1e-12))
-        return (wet * scale).astype(np.float32)
 
 
 class AugmentedSplit(torch.utils.data.Dataset):

@@ -40,7 +40,6 @@ class Recipe:
         augment: waveform augmentations of the training split (`train.data.build_augmenter`): any of
             noise, pitch, stretch, shift and degrade (coloured noise, babble, telephone band, clipping).
         augment_probability: the chance that each augmentation is applied to a clip.
-        reverb: also convolve clips with simulated rooms (`train.data.simulated_rooms`), as often as the others.
         balance: how training clips are drawn when the split mixes corpora: "corpus" draws each corpus as often,
             "none" every clip alike, "speaker" each speaker as often. Balancing keeps a corpus with many clips of few
             speakers (TESS: 2800 clips, 2 voices) from dominating; docs/experiments.md compares the three.
@@ -63,7 +62,6 @@ class Recipe:
     warmup_ratio: float = 0.05
     augment: tuple[str, ...] = AUGMENTATIONS
     augment_probability: float = 0.3
-    reverb: bool = False
     balance: str = "corpus"
     epoch_clips: int | None = None
     average_last_epochs: int | None = None
@@ -264,8 +262,7 @@ def build(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str]):
         disable_tqdm=True,
     )
     augmenter = data.build_augmenter(*(name in recipe.augment for name in AUGMENTATIONS),
-                                     probability=recipe.augment_probability, reverb=recipe.reverb, seed=recipe.seed,
-                                     sampling_rate=config.sampling_rate)
+                                     probability=recipe.augment_probability)
     babble = recipe.augment_probability if "degrade" in recipe.augment else 0.0
     trainer = BalancedTrainer(
         model=model,
