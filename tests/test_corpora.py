@@ -243,21 +243,3 @@ def test_data_values_name_corpora_and_expand_a_home_folder(monkeypatch):
     assert parse_sources(None) == {"ravdess": None}
     with pytest.raises(SystemExit, match="names tess twice"):
         parse_sources(["tess=/a", "tess=/b"])
-
-
-@pytest.mark.slow
-def test_a_corpus_adversary_trains_beside_the_model_and_is_not_saved(three_corpora, tmp_path):
-    from safetensors import safe_open
-
-    from train.cli import main
-
-    args = ["--data", f"ravdess={three_corpora['ravdess']}", "--data", f"tess={three_corpora['tess']}",
-            "--data", f"emodb={three_corpora['emodb']}", "--protocol", "loco", "--fold", "tess", "--epochs", "2",
-            "--batch-size", "8", "--workers", "0", "--no-augment", "pitch", "stretch", "--output-dir", str(tmp_path)]
-    metrics = main(args, recipe={"corpus_adversary": 0.5})["tess"]
-    assert metrics["recipe"]["corpus_adversary"] == 0.5 and np.isfinite(metrics["train_loss_per_epoch"]).all()
-    with safe_open(str(tmp_path / "model" / "model.safetensors"), "pt") as weights:
-        assert not [k for k in weights.keys() if "adversary" in k]
-    with pytest.raises(ValueError, match="at least 2 training corpora"):
-        main(["--data", three_corpora["ravdess"], "--protocol", "full", "--epochs", "1", "--workers", "0",
-              "--output-dir", str(tmp_path / "one")], recipe={"corpus_adversary": 0.5})

@@ -151,17 +151,14 @@ def build_augmenter(noise: bool = True, pitch: bool = True, stretch: bool = True
 class AugmentedSplit(torch.utils.data.Dataset):
     """A training split whose waveforms are augmented afresh each time a row is read, with `babble` the share of
     rows that also get a crowd of other clips of the split. Only ever wraps a training split, after splitting, so
-    evaluation data is never augmented. With `corpus_ids`, each row also carries its corpus's index (0..n-1 in name
-    order), for the corpus adversary.
+    evaluation data is never augmented.
     """
 
-    def __init__(self, split: datasets.Dataset, augmenter, sampling_rate: int, babble: float = 0.0,
-                 corpus_ids: bool = False):
+    def __init__(self, split: datasets.Dataset, augmenter, sampling_rate: int, babble: float = 0.0):
         self.split = as_arrays(split)
         self.augmenter = augmenter
         self.sampling_rate = sampling_rate
         self.babble = babble
-        self.corpus_ids = np.unique(split["corpus"], return_inverse=True)[1] if corpus_ids else None
 
     def __len__(self):
         return len(self.split)
@@ -186,9 +183,7 @@ class AugmentedSplit(torch.utils.data.Dataset):
             wave = self.augmenter(wave, sample_rate=self.sampling_rate)
         if self.babble and random.random() < self.babble:
             wave = self._add_babble(wave)
-        if self.corpus_ids is None:
-            return {"input_values": wave, "emotion": int(row["emotion"])}
-        return {"input_values": wave, "emotion": int(row["emotion"]), "corpus": int(self.corpus_ids[int(index)])}
+        return {"input_values": wave, "emotion": int(row["emotion"])}
 
 
 def as_arrays(split: datasets.Dataset) -> datasets.Dataset:

@@ -18,7 +18,6 @@ import evaluate
 import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
-from transformers.modeling_outputs import SequenceClassifierOutput
 
 import ser
 from ser import SERConfig, SERForAudioClassification
@@ -50,11 +49,6 @@ class Recipe:
             statistics recomputed (stochastic weight averaging); 0 keeps the last epoch. None: a quarter of
             `epochs`. Late epochs swing by several points on unseen speakers, and their average costs nothing.
         class_weights: weight the loss by inverse class frequency.
-        corpus_adversary: the weight of the corpus-confusion term (Tzeng et al. 2015's domain confusion), 0 for
-            none: a small adversary learns to name each clip's training corpus from the detached pooled embedding,
-            and the network is pushed towards a uniform guess over the corpora, a bounded target (gradient reversal
-            diverged on speakers). The weight rises as 2 / (1 + exp(-10 p)) - 1 of the training progress p. What
-            tells one studio from another is what a model must not lean on in a room it never heard.
         seed: seeds the weights, the batches and the augmentation.
         workers: processes that augment the next batches while the model trains; each count draws its own
             (repeatable) augmentations.
@@ -72,7 +66,6 @@ class Recipe:
     epoch_clips: int | None = None
     average_last_epochs: int | None = None
     class_weights: bool = True
-    corpus_adversary: float = 0.0
     seed: int = 0
     workers: int = 2
     model: dict = field(default_factory=dict)
@@ -135,9 +128,6 @@ def collate(rows):
         batch[i, : len(r["input_values"])] = torch.tensor(r["input_values"])
         mask[i, : len(r["input_values"])] = 1
     labels = torch.as_tensor(np.array([r["emotion"] for r in rows]))
-    if "corpus" in rows[0]:
-        return {"input_values": batch, "attention_mask": mask, "labels": labels,
-                "corpus": torch.as_tensor(np.array([r["corpus"] for r in rows]))}
     return {"input_values": batch, "attention_mask": mask, "labels": labels}
 
 
@@ -216,47 +206,6 @@ class BalancedTrainer(Trainer):
                                                       self.epoch_clips or size, generator=generator)
 
 
-class CorpusAdversarialTrainer(BalancedTrainer):
-    """A BalancedTrainer whose training loss adds the corpus-confusion term of `Recipe.corpus_adversary`.
-
-    Args:
-        adversary: maps the pooled embedding to one logit per training corpus; trained by the same optimizer, never
-            saved with the model.
-        weight: the confusion term's final weight, reached along 2 / (1 + exp(-10 p)) - 1 of the progress p, so the
-            adversary learns to tell the corpora apart before the network is pushed against it.
-    """
-
-    def __init__(self, *args, adversary: torch.nn.Module, weight: float, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.adversary = adversary.to(self.args.device)
-        self.weight = weight
-
-    def create_optimizer(self, *args, **kwargs):
-        optimizer = super().create_optimizer(*args, **kwargs)
-        adversary = list(self.adversary.parameters())
-        if not any(p is adversary[0] for group in optimizer.param_groups for p in group["params"]):
-            optimizer.add_param_group({"params": adversary, "weight_decay": self.args.weight_decay})
-            # The Trainer zeroes the model's gradients only: without this the adversary's would add up over steps.
-            optimizer.register_step_post_hook(lambda *_: self.adversary.zero_grad(set_to_none=True))
-        return optimizer
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if "corpus" not in inputs:  # evaluation batches
-            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        corpus, labels = inputs.pop("corpus"), inputs.pop("labels")
-        embedding = model.embed(inputs["input_values"], inputs["attention_mask"])
-        outputs = SequenceClassifierOutput(logits=model.classifier(embedding))
-        progress = self.state.global_step / max(1, self.state.max_steps)
-        weight = self.weight * (2 / (1 + np.exp(-10 * progress)) - 1)
-        # The adversary learns on the detached embedding; the network meets a frozen copy of it, pushed towards
-        # "every corpus as likely" (cross-entropy to the uniform distribution).
-        learn = torch.nn.functional.cross_entropy(self.adversary(embedding.detach()), corpus)
-        frozen = {name: value.detach() for name, value in self.adversary.named_parameters()}
-        confused = -torch.func.functional_call(self.adversary, frozen, (embedding,)).log_softmax(-1).mean()
-        loss = self.compute_loss_func(outputs, labels, num_items_in_batch) + learn + weight * confused
-        return (loss, outputs) if return_outputs else loss
-
-
 def corpus_counts(split) -> dict[str, dict[str, int]]:
     """Clips and speakers of each corpus in a split."""
     corpora, speakers = np.asarray(split["corpus"]), np.asarray(split["speaker"])
@@ -315,30 +264,17 @@ def build(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str]):
     augmenter = data.build_augmenter(*(name in recipe.augment for name in AUGMENTATIONS),
                                      probability=recipe.augment_probability)
     babble = recipe.augment_probability if "degrade" in recipe.augment else 0.0
-    corpora = len(set(splits["train"]["corpus"]))
-    adversary = {}
-    if recipe.corpus_adversary:
-        if corpora < 2:
-            raise ValueError("corpus_adversary needs at least 2 training corpora")
-        size = model.classifier[-1].in_features
-        # Standardized input lets the adversary keep up with an embedding that moves as the network learns.
-        adversary = dict(adversary=torch.nn.Sequential(torch.nn.BatchNorm1d(size, affine=False),
-                                                       torch.nn.Linear(size, 128), torch.nn.ReLU(),
-                                                       torch.nn.Linear(128, corpora)),
-                         weight=recipe.corpus_adversary)
-    trainer = (CorpusAdversarialTrainer if adversary else BalancedTrainer)(
+    trainer = BalancedTrainer(
         model=model,
         sampling_weights=data.sampling_weights(splits["train"], recipe.balance),
         epoch_clips=recipe.epoch_clips,
         args=args,
-        train_dataset=data.AugmentedSplit(splits["train"], augmenter, config.sampling_rate, babble=babble,
-                                          corpus_ids=bool(adversary)),
+        train_dataset=data.AugmentedSplit(splits["train"], augmenter, config.sampling_rate, babble=babble),
         eval_dataset=data.as_arrays(validation) if validation is not None else None,
         data_collator=collate,
         compute_loss_func=loss_fn,
         compute_metrics=compute_metrics,
         callbacks=[train_accuracy] + [weight_average] * bool(weight_average),
-        **adversary,
     )
     return model, trainer, weight_average
 
