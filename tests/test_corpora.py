@@ -243,3 +243,45 @@ def test_data_values_name_corpora_and_expand_a_home_folder(monkeypatch):
     assert parse_sources(None) == {"ravdess": None}
     with pytest.raises(SystemExit, match="names tess twice"):
         parse_sources(["tess=/a", "tess=/b"])
+
+
+def test_class_masks_keep_each_clip_to_its_own_corpus_classes(three_corpora):
+    ds = corpora.load_corpora(three_corpora)
+    masks = data.corpus_class_masks(ds, len(RAVDESS_EMOTIONS))
+    corpus, emotion = np.asarray(ds["corpus"]), np.asarray(ds["emotion"])
+    for name in ("ravdess", "tess", "emodb"):
+        assert (masks[corpus == name] == np.isin(np.arange(len(RAVDESS_EMOTIONS)), emotion[corpus == name])).all()
+    assert masks[np.arange(len(ds)), emotion].all()
+    assert not masks[corpus == "tess", label("calm")].any()
+
+
+@pytest.mark.slow
+def test_a_masked_loss_ignores_the_logits_of_classes_a_clip_corpus_lacks(three_corpora, tmp_path):
+    import torch
+
+    from train.cli import main
+    from train.train import BalancedTrainer
+
+    logits = torch.tensor([[0.0, 5.0, 1.0], [2.0, 0.0, 1.0]], requires_grad=True)
+    trainer = BalancedTrainer.__new__(BalancedTrainer)
+    trainer.compute_loss_func = lambda outputs, labels, num_items_in_batch=None: torch.nn.functional.cross_entropy(
+        outputs.logits, labels)
+
+    class Model(torch.nn.Module):
+        def forward(self, input_values):
+            from transformers.modeling_outputs import SequenceClassifierOutput
+            return SequenceClassifierOutput(logits=logits * 1)
+
+    mask = torch.tensor([[True, False, True], [True, True, True]])
+    loss = trainer.compute_loss(Model(), {"input_values": None, "labels": torch.tensor([0, 0]), "class_mask": mask})
+    expected = (torch.nn.functional.cross_entropy(logits[:1, [0, 2]], torch.tensor([0]))
+                + torch.nn.functional.cross_entropy(logits[1:], torch.tensor([0]))) / 2
+    assert torch.isclose(loss, expected)
+    loss.backward()
+    assert logits.grad[0, 1] == 0 and logits.grad[1, 1] != 0
+
+    args = ["--data", f"ravdess={three_corpora['ravdess']}", "--data", f"tess={three_corpora['tess']}",
+            "--data", f"emodb={three_corpora['emodb']}", "--protocol", "loco", "--fold", "tess", "--epochs", "2",
+            "--batch-size", "8", "--workers", "0", "--no-augment", "pitch", "stretch", "--output-dir", str(tmp_path)]
+    metrics = main(args, recipe={"mask_absent_classes": True})["tess"]
+    assert metrics["recipe"]["mask_absent_classes"] and np.isfinite(metrics["train_loss_per_epoch"]).all()
