@@ -21,8 +21,6 @@ convention) and on all 8:
   side), in `shipped/ravdess_6fold/`, after the held-out corpora that judge it (`--held-out tess emodb` skips them).
 - `shipped_seed1`: `shipped` with seed 1 (other weights, batches, augmentations and 4 other validation speakers):
   how far the held-out figures move by chance, the noise that a bar on them has to clear.
-- `shipped_classmask`, `shipped_classmask_seed1`: `shipped` with each training clip's softmax over its own corpus's
-  classes (`Recipe.mask_absent_classes`), seeds 0 and 1: a candidate (docs/preregistration.md).
 - `ravdess_only_mfcc`: the RAVDESS-only recipe with `multi_mfcc`'s front end (`python -m train --protocol full
   --features mfcc` on RAVDESS alone), trained once and scored on each held-out corpus: how much of `multi_mfcc`'s
   gain is the front end alone.
@@ -51,11 +49,6 @@ SYSTEMS = {
 }
 SYSTEMS["shipped"] = [*SYSTEMS["multi_mfcc"], "--validation-actors", "4"]
 SYSTEMS["shipped_seed1"] = [*SYSTEMS["shipped"], "--seeds", "1"]
-SYSTEMS["shipped_classmask"] = SYSTEMS["shipped"]
-SYSTEMS["shipped_classmask_seed1"] = SYSTEMS["shipped_seed1"]
-# Recipe settings that have no command-line option, by system.
-RECIPES = {"shipped_classmask": {"mask_absent_classes": True},
-           "shipped_classmask_seed1": {"mask_absent_classes": True}}
 SIX_FOLD_SYSTEMS = ("shipped",)
 
 
@@ -65,7 +58,7 @@ def run_loco(system: str, sources: list[str], held_out: str, output: Path) -> di
 
     args = [arg for source in sources for arg in ("--data", source)]
     runs = train([*args, "--protocol", "loco", "--fold", held_out, *SYSTEMS[system], "--output-dir",
-                  str(output), "--resume"], recipe=RECIPES.get(system))
+                  str(output), "--resume"])
     return runs[held_out]
 
 
@@ -75,7 +68,7 @@ def run_six_folds(system: str, sources: list[str], output: Path) -> dict:
 
     args = [arg for source in sources for arg in ("--data", source)]
     train([*args, "--protocol", "emobox", "--fold", "all", *SYSTEMS[system], "--output-dir", str(output),
-           "--resume"], recipe=RECIPES.get(system))
+           "--resume"])
     return json.loads((output / "summary.json").read_text())
 
 

@@ -118,16 +118,6 @@ def sampling_weights(split: datasets.Dataset, balance: str) -> np.ndarray | None
     return 1.0 / (len(names) * counts[index])
 
 
-def corpus_class_masks(split: datasets.Dataset, num_labels: int) -> np.ndarray:
-    """For each clip, which of the `num_labels` classes its corpus has in `split` (clips x classes, bool)."""
-    corpora, emotions = np.asarray(split["corpus"]), np.asarray(split["emotion"])
-    masks = np.zeros((len(split), num_labels), dtype=bool)
-    for corpus in set(corpora.tolist()):
-        rows = corpora == corpus
-        masks[np.ix_(rows, np.unique(emotions[rows]))] = True
-    return masks
-
-
 def build_augmenter(noise: bool = True, pitch: bool = True, stretch: bool = True, shift: bool = True,
                     degrade: bool = True, probability: float = 0.3):
     """Waveform augmentation (audiomentations) for the training split; `None` when all are off.
@@ -160,17 +150,15 @@ def build_augmenter(noise: bool = True, pitch: bool = True, stretch: bool = True
 
 class AugmentedSplit(torch.utils.data.Dataset):
     """A training split whose waveforms are augmented afresh each time a row is read, with `babble` the share of
-    rows that also get a crowd of other clips of the split, and with `class_masks` (`corpus_class_masks`) each row's
-    "class_mask". Only ever wraps a training split, after splitting, so evaluation data is never augmented.
+    rows that also get a crowd of other clips of the split. Only ever wraps a training split, after splitting, so
+    evaluation data is never augmented.
     """
 
-    def __init__(self, split: datasets.Dataset, augmenter, sampling_rate: int, babble: float = 0.0,
-                 class_masks: np.ndarray | None = None):
+    def __init__(self, split: datasets.Dataset, augmenter, sampling_rate: int, babble: float = 0.0):
         self.split = as_arrays(split)
         self.augmenter = augmenter
         self.sampling_rate = sampling_rate
         self.babble = babble
-        self.class_masks = class_masks
 
     def __len__(self):
         return len(self.split)
@@ -195,10 +183,7 @@ class AugmentedSplit(torch.utils.data.Dataset):
             wave = self.augmenter(wave, sample_rate=self.sampling_rate)
         if self.babble and random.random() < self.babble:
             wave = self._add_babble(wave)
-        item = {"input_values": wave, "emotion": int(row["emotion"])}
-        if self.class_masks is not None:
-            item["class_mask"] = self.class_masks[int(index)]
-        return item
+        return {"input_values": wave, "emotion": int(row["emotion"])}
 
 
 def as_arrays(split: datasets.Dataset) -> datasets.Dataset:

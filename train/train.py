@@ -49,9 +49,6 @@ class Recipe:
             statistics recomputed (stochastic weight averaging); 0 keeps the last epoch. None: a quarter of
             `epochs`. Late epochs swing by several points on unseen speakers, and their average costs nothing.
         class_weights: weight the loss by inverse class frequency.
-        mask_absent_classes: take each training clip's softmax over the classes its own corpus has in the training
-            split only. A corpus without calm (TESS, EmoDB) then never teaches that its voices are not calm, so a
-            class only one corpus has cannot stand for that corpus's recording conditions.
         seed: seeds the weights, the batches and the augmentation.
         workers: processes that augment the next batches while the model trains; each count draws its own
             (repeatable) augmentations.
@@ -69,7 +66,6 @@ class Recipe:
     epoch_clips: int | None = None
     average_last_epochs: int | None = None
     class_weights: bool = True
-    mask_absent_classes: bool = False
     seed: int = 0
     workers: int = 2
     model: dict = field(default_factory=dict)
@@ -132,10 +128,7 @@ def collate(rows):
         batch[i, : len(r["input_values"])] = torch.tensor(r["input_values"])
         mask[i, : len(r["input_values"])] = 1
     labels = torch.as_tensor(np.array([r["emotion"] for r in rows]))
-    batch = {"input_values": batch, "attention_mask": mask, "labels": labels}
-    if "class_mask" in rows[0]:
-        batch["class_mask"] = torch.as_tensor(np.stack([r["class_mask"] for r in rows]))
-    return batch
+    return {"input_values": batch, "attention_mask": mask, "labels": labels}
 
 
 @torch.no_grad()
@@ -212,18 +205,6 @@ class BalancedTrainer(Trainer):
         return torch.utils.data.WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double),
                                                       self.epoch_clips or size, generator=generator)
 
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        """The loss, with the logits of the classes a clip's corpus lacks set to -inf where the batch holds a
-        `class_mask` (`Recipe.mask_absent_classes`)."""
-        class_mask = inputs.pop("class_mask", None)
-        if class_mask is None:
-            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        labels = inputs.pop("labels")
-        outputs = model(**inputs)
-        outputs["logits"] = outputs.logits.masked_fill(~class_mask.to(outputs.logits.device), float("-inf"))
-        loss = self.compute_loss_func(outputs, labels, num_items_in_batch=num_items_in_batch)
-        return (loss, outputs) if return_outputs else loss
-
 
 def corpus_counts(split) -> dict[str, dict[str, int]]:
     """Clips and speakers of each corpus in a split."""
@@ -288,10 +269,7 @@ def build(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str]):
         sampling_weights=data.sampling_weights(splits["train"], recipe.balance),
         epoch_clips=recipe.epoch_clips,
         args=args,
-        train_dataset=data.AugmentedSplit(
-            splits["train"], augmenter, config.sampling_rate, babble=babble,
-            class_masks=data.corpus_class_masks(splits["train"], config.num_labels) if recipe.mask_absent_classes
-            else None),
+        train_dataset=data.AugmentedSplit(splits["train"], augmenter, config.sampling_rate, babble=babble),
         eval_dataset=data.as_arrays(validation) if validation is not None else None,
         data_collator=collate,
         compute_loss_func=loss_fn,
