@@ -265,3 +265,19 @@ def test_the_cli_offers_the_options_a_user_needs_and_no_more():
     assert recipe.augment == ("noise", "degrade")
     assert "degrade" not in Recipe(augment=tuple(a for a in Recipe().augment if a != "degrade")).augment
 
+
+
+def test_train_accuracy_counts_training_batches_only(tmp_path):
+    from train import corpora, data
+    from train.train import Recipe, TrainAccuracy, build
+
+    splits = data.split_dataset(corpora.load_corpora({"ravdess": str(FIXTURE)}), "full", validation_actors=2)
+    _, trainer, _ = build(splits, Recipe(epochs=1, workers=0, augment=()), tmp_path,
+                          dict(enumerate(ser.RAVDESS_EMOTIONS)))
+    accuracy = next(c for c in trainer.callback_handler.callbacks if isinstance(c, TrainAccuracy))
+    trainer.evaluate()
+    assert accuracy.seen == 0
+    trainer.train()
+    logged = [h for h in trainer.state.log_history if "train_accuracy" in h]
+    assert len(logged) == 1 and accuracy.seen == 0
+    assert (logged[0]["train_accuracy"] * len(splits["train"])).is_integer()

@@ -228,7 +228,8 @@ def build(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str]):
     train_accuracy = TrainAccuracy()
 
     def loss_fn(outputs, labels, num_items_in_batch=None):
-        train_accuracy.update(outputs.logits.detach(), labels)
+        if torch.is_grad_enabled():  # a training step; evaluation scores its loss under no_grad
+            train_accuracy.update(outputs.logits.detach(), labels)
         return torch.nn.functional.cross_entropy(
             outputs.logits, labels, weight=weights.to(outputs.logits.device) if recipe.class_weights else None)
 
