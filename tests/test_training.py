@@ -266,7 +266,6 @@ def test_the_cli_offers_the_options_a_user_needs_and_no_more():
     assert "degrade" not in Recipe(augment=tuple(a for a in Recipe().augment if a != "degrade")).augment
 
 
-
 def test_train_accuracy_counts_training_batches_only(tmp_path):
     from train import corpora, data
     from train.train import Recipe, TrainAccuracy, build
