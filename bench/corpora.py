@@ -22,8 +22,6 @@ convention) and on all 8:
 - `shipped_seed1`: `shipped` with seed 1 (other weights, batches, augmentations and 4 other validation speakers):
   how far the held-out figures move by chance, the noise that a bar on them has to clear.
 - `shipped_seed2`: `shipped` with seed 2, a third draw of that noise.
-- `shipped_prosody`, `shipped_prosody_seed1`: `shipped` with each frame's periodicity and relative pitch appended to
-  the coefficients (`SERConfig.prosody`), seeds 0 and 1: a candidate (docs/preregistration.md).
 - `ravdess_only_mfcc`: the RAVDESS-only recipe with `multi_mfcc`'s front end (`python -m train --protocol full
   --features mfcc` on RAVDESS alone), trained once and scored on each held-out corpus: how much of `multi_mfcc`'s
   gain is the front end alone.
@@ -53,9 +51,6 @@ SYSTEMS = {
 SYSTEMS["shipped"] = [*SYSTEMS["multi_mfcc"], "--validation-actors", "4"]
 SYSTEMS["shipped_seed1"] = [*SYSTEMS["shipped"], "--seeds", "1"]
 SYSTEMS["shipped_seed2"] = [*SYSTEMS["shipped"], "--seeds", "2"]
-SYSTEMS["shipped_prosody"] = ["--balance", "corpus", "--epoch-clips", "1440", "--features", "mfcc", "--model-config",
-                              '{"n_mels": 64, "prosody": true}', "--validation-actors", "4"]
-SYSTEMS["shipped_prosody_seed1"] = [*SYSTEMS["shipped_prosody"], "--seeds", "1"]
 SIX_FOLD_SYSTEMS = ("shipped",)
 
 

@@ -55,23 +55,3 @@ def test_export_with_test_time_speeds_matches_pytorch(tmp_path):
         one_pass = model.classifier(model.embed(torch.from_numpy(batch))).softmax(-1).numpy()
     assert np.abs(onnx_probs - torch_probs).max() < 1e-4
     assert np.abs(torch_probs - one_pass).max() > 1e-3  # the exported graph does average over the copies
-
-
-def test_export_with_prosody_matches_pytorch(tmp_path):
-    """The pitch rows (autocorrelation as a matrix product, peak picking, gathers) are in the graph too: the logits
-    of ONNX Runtime and PyTorch agree on real clips, normalized as training would normalize them."""
-    from ser.export import export_onnx
-
-    model = ser.SERForAudioClassification(ser.SERConfig(prosody=True)).eval()
-    waves = [ser.load_audio(str(c)) for c in FIXTURE_CLIPS[:3]]
-    length = max(map(len, waves))
-    batch = torch.from_numpy(np.stack([np.pad(w, (0, length - len(w))) for w in waves]).astype(np.float32))
-    features = model.front_end.raw_features(batch)
-    model.front_end.set_normalization(features.mean(dim=(0, 3)), features.std(dim=(0, 3)))
-    out = tmp_path / "model.onnx"
-    assert export_onnx(model, out) < 1e-4
-    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    onnx_logits = session.run(["logits"], {"input_values": batch.numpy()})[0]
-    with torch.inference_mode():
-        torch_logits = model(batch).logits.numpy()
-    assert np.abs(onnx_logits - torch_logits).max() < 1e-3

@@ -33,7 +33,6 @@ def test_default_labels_are_ravdess_emotions_in_official_order():
     {"encoder": "cnn1d", "deltas": False, "channels": [32, 64]},
     {"trim_silence_db": None, "window_seconds": 4.0},
     {"pooling": "attention", "features": "mfcc", "n_mfcc": 13, "channels": [8, 16, 32]},
-    {"prosody": True},
 ])
 def test_variants_are_one_config_away_and_train(variant):
     model = ser.SERForAudioClassification(ser.SERConfig(**variant))
@@ -107,29 +106,6 @@ def test_window_skips_leading_silence():
     assert torch.corrcoef(torch.stack([window[start: start + 8000], speech]))[0, 1] > 0.9999
 
 
-def harmonic_glide(start_hz: float, seconds: float = 3.0, rate: int = 16000) -> torch.Tensor:
-    """A voice-like tone (three harmonics) whose pitch rises one octave over `seconds`."""
-    t = torch.arange(int(seconds * rate), dtype=torch.float64) / rate
-    phase = 2 * torch.pi * torch.cumsum(start_hz * 2 ** (t / seconds), 0) / rate
-    return (torch.sin(phase) + 0.5 * torch.sin(2 * phase) + 0.3 * torch.sin(3 * phase)).float()[None]
-
-
-@pytest.mark.parametrize("start_hz", [90.0, 140.0, 240.0])
-def test_prosody_follows_the_pitch_of_a_voice_and_not_of_noise(start_hz):
-    front = ser.SERForAudioClassification(ser.SERConfig(prosody=True)).front_end
-    periodicity, relative = front.prosody(front.select_window(harmonic_glide(start_hz)))[0]
-    inside = slice(3, -3)  # frames whose analysis window lies wholly inside the tone
-    assert periodicity[inside].min() > 0.9
-    # One octave over 3 s is 12 semitones in 150 frames of 20 ms: 0.08 semitones a frame. Periods are whole
-    # samples, so the pitch rises in steps (up to half a semitone near 500 Hz) and never falls.
-    steps = relative[inside].diff()
-    assert steps.min() > -0.02 and steps.max() < 0.6 and abs(steps.mean() - 0.08) < 0.005
-    assert abs(relative[inside].mean()) < 0.5  # relative to the clip's own mean pitch
-    noise = torch.randn(1, 48000, generator=torch.Generator().manual_seed(0))
-    noise_periodicity, _ = front.prosody(front.select_window(noise))[0]
-    assert noise_periodicity.max() < 0.4
-
-
 def test_features_ignore_gain_and_dc_offset(clip):
     model = ser.SERForAudioClassification(ser.SERConfig()).eval()
     clip = torch.from_numpy(ser.load_audio(clip, 16000))[None]
@@ -141,9 +117,8 @@ def test_features_ignore_gain_and_dc_offset(clip):
     assert not torch.allclose(plain(clip * 0.05), plain(clip), atol=1e-1)
 
 
-@pytest.mark.parametrize("variant", [{}, {"prosody": True}])
-def test_save_and_load_give_identical_logits(tmp_path, variant):
-    config = ser.SERConfig(**variant)
+def test_save_and_load_give_identical_logits(tmp_path):
+    config = ser.SERConfig()
     model = ser.SERForAudioClassification(config)
     shape = (config.num_feature_channels, config.num_coefficients)
     model.front_end.set_normalization(torch.randn(shape), torch.rand(shape) + 0.5)

@@ -34,10 +34,6 @@ class SERConfig(PreTrainedConfig):
         n_fft (`int`, defaults to 400): FFT size (25 ms at 16 kHz).
         hop_length (`int`, defaults to 320): frame shift (20 ms at 16 kHz).
         deltas (`bool`, defaults to `True`): stack delta and delta-delta as extra input channels.
-        prosody (`bool`, defaults to `False`): append two rows to the coefficients: each frame's periodicity
-            (voicing strength) and its pitch in semitones from the clip's voicing-weighted mean pitch
-            (`SERFrontEnd.prosody`). Spectral coefficients carry little intonation; relative pitch leaves the
-            speaker's register out.
         encoder (`str`, defaults to `"cnn2d"`):
             `"cnn2d"`: 2-D CNN over the (coefficient x time) map.
             `"cnn1d"`: 1-D CNN over the time-averaged feature vector (the design most earlier RAVDESS
@@ -85,7 +81,6 @@ class SERConfig(PreTrainedConfig):
         n_fft=400,
         hop_length=320,
         deltas=True,
-        prosody=False,
         encoder="cnn2d",
         channels=(32, 64, 128, 256),
         kernel_size=3,
@@ -121,7 +116,6 @@ class SERConfig(PreTrainedConfig):
         self.n_fft = n_fft
         self.hop_length = hop_length
         self.deltas = deltas
-        self.prosody = prosody
         self.encoder = encoder
         self.channels = list(channels)
         self.kernel_size = kernel_size
@@ -154,8 +148,7 @@ class SERConfig(PreTrainedConfig):
 
     @property
     def num_coefficients(self) -> int:
-        spectral = self.n_mfcc if self.features == "mfcc" else self.n_mels
-        return spectral + (2 if self.prosody else 0)
+        return self.n_mfcc if self.features == "mfcc" else self.n_mels
 
     @property
     def num_feature_channels(self) -> int:

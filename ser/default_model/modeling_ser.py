@@ -64,11 +64,6 @@ def speech_frames(levels_db: torch.Tensor, range_db: float) -> torch.Tensor:
     return levels_db >= levels_db.amax(dim=-1, keepdim=True) - range_db
 
 
-PITCH_RANGE_HZ = (75.0, 500.0)  # the pitch of speaking voices, low male to high female under arousal
-PITCH_BAND_HZ = 4000.0  # the band whose periodicity gives the pitch: the strong low harmonics of voiced speech
-OCTAVE_COST = 0.05  # per octave of period, in normalized autocorrelation
-
-
 class SERFrontEnd(nn.Module):
     """Waveform -> normalized (channels, coefficients, frames) features over a fixed window.
 
@@ -87,59 +82,9 @@ class SERFrontEnd(nn.Module):
             )
             if config.features == "mfcc":
                 self.register_buffer("dct", torchaudio.functional.create_dct(config.n_mfcc, config.n_mels, norm="ortho"))
-            if config.prosody:
-                self.set_up_pitch(config)
         shape = (config.num_feature_channels, config.num_coefficients)
         self.register_buffer("feature_mean", torch.zeros(shape))
         self.register_buffer("feature_std", torch.ones(shape))
-
-    def set_up_pitch(self, config: SERConfig) -> None:
-        """The fixed parts of `prosody`: a power spectrum of frames twice the spectral features' (three periods of
-        the lowest pitch), zero-padded to twice that so the autocorrelation it gives does not wrap around; the
-        cosines that turn its bins up to `PITCH_BAND_HZ` into the autocorrelation at each candidate period (and at
-        lag 0); and the analysis window's own autocorrelation at those lags, which `prosody` divides out so that
-        long periods are not penalized (Boersma, 1993)."""
-        win_length = 2 * config.n_fft
-        n_fft = 2 * win_length
-        self.pitch_spectrum = torchaudio.transforms.Spectrogram(n_fft=n_fft, win_length=win_length,
-                                                                hop_length=config.hop_length, power=2.0)
-        # One lag beyond each end of the pitch range, so that each period in it can be tested for a local peak.
-        lags = torch.arange(int(config.sampling_rate / PITCH_RANGE_HZ[1]) - 1,
-                            int(config.sampling_rate / PITCH_RANGE_HZ[0]) + 2)
-        bins = torch.arange(int(PITCH_BAND_HZ * n_fft / config.sampling_rate) + 1, dtype=torch.float64)
-        weights = torch.full_like(bins, 2.0)
-        weights[0] = 1.0  # the bin at 0 Hz appears once in the full spectrum, the others twice
-        lags_and_zero = torch.cat([torch.zeros(1), lags.double()])
-        basis = weights[:, None] * torch.cos(2 * torch.pi * bins[:, None] * lags_and_zero[None, :] / n_fft) / n_fft
-        self.register_buffer("autocorrelation_basis", basis.float())
-        window = self.pitch_spectrum.window.double()
-        window_lags = torch.stack([(window[: len(window) - lag] * window[lag:]).sum() for lag in lags.tolist()])
-        self.register_buffer("window_autocorrelation", (window_lags / window.pow(2).sum()).float())
-        self.register_buffer("lag_semitones", (12 * torch.log2(config.sampling_rate / lags.double())).float())
-        # A periodic signal repeats at every multiple of its period; the cost makes the shortest one win a near-tie.
-        self.register_buffer("octave_cost", (OCTAVE_COST * torch.log2(lags.double() / lags[0])).float())
-
-    def prosody(self, window: torch.Tensor) -> torch.Tensor:
-        """Each frame's periodicity and relative pitch, shape (batch, 2, frames), framed like the spectral features.
-
-        Periodicity is the highest local peak of the normalized autocorrelation over the periods of 75-500 Hz (near
-        1 for a voiced frame, low for noise and silence); pitch is the frequency of that peak in semitones, minus the
-        clip's mean pitch weighted by periodicity, and scaled by the frame's periodicity so unvoiced frames sit at 0.
-        """
-        power = self.pitch_spectrum(window)[:, : self.autocorrelation_basis.shape[0]]  # (batch, bins, frames)
-        autocorrelation = torch.einsum("bkt,kl->btl", power, self.autocorrelation_basis)
-        energy = autocorrelation[..., :1]
-        # Frames 40 dB below the clip's loudest are not speech: the floor keeps their periodicity near 0.
-        floor = energy.amax(dim=1, keepdim=True) * 1e-4 + 1e-10
-        normalized = autocorrelation[..., 1:] / (energy + floor) / self.window_autocorrelation
-        inner = normalized[..., 1:-1]
-        peaks = (inner >= normalized[..., :-2]) & (inner >= normalized[..., 2:])
-        index = torch.where(peaks, inner - self.octave_cost[1:-1], torch.full_like(inner, -1.0)).argmax(dim=-1)
-        periodicity = torch.where(peaks, inner, torch.zeros_like(inner)).gather(-1, index[..., None])[..., 0]
-        periodicity = periodicity.clamp(0.0, 1.0)
-        semitones = self.lag_semitones[1:-1][index]
-        mean = (periodicity * semitones).sum(-1, keepdim=True) / periodicity.sum(-1, keepdim=True).clamp_min(1e-6)
-        return torch.stack([periodicity, (semitones - mean) * periodicity], dim=1)
 
     def select_window(self, waveform: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Crop or zero-pad each (batch, samples) row to the window: remove the DC offset, optionally scale the
@@ -170,8 +115,6 @@ class SERFrontEnd(nn.Module):
         x = torch.log(self.mel(window) + self.config.log_offset)
         if self.config.features == "mfcc":
             x = torch.einsum("bmt,mc->bct", x, self.dct)
-        if self.config.prosody:
-            x = torch.cat([x, self.prosody(window)], dim=1)
         if not self.config.deltas:
             return x.unsqueeze(1)
         d1 = deltas(x)
