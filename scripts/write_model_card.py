@@ -81,7 +81,7 @@ def build_card(results: Path = RESULTS, model_dir: Path = Path(DEFAULT_MODEL), r
         six_fold=six_fold,
         held_out={name: read_json(results / "corpora" / "shipped" / name / "metrics.json") for name in HELD_OUT},
         folds=[read_json(six_fold_dir / run / "metrics.json") for run in six_fold["runs"]],
-        other_seeds={name: [read_json(path) for path in sorted(results.glob(f"corpora/shipped_seed*/{name}/metrics.json"))]
+        other_seeds={name: [read_json(p) for p in sorted(results.glob(f"corpora/shipped_seed*/{name}/metrics.json"))]
                      for name in HELD_OUT})
     baseline = RecipeResults(
         six_fold=read_json(results / "accuracy" / "default_emobox" / "summary.json"),

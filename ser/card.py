@@ -367,10 +367,8 @@ def _trade_off(ours: RecipeResults, baseline: RecipeResults, baseline_name: str)
     seeds = {name: [ours.held_out[name], *ours.other_seeds.get(name, [])] for name in shared}
     held_out = 100 * _mean([_mean([m["restricted"]["unweighted_accuracy"] for m in seeds[name]])
                             - baseline.held_out[name]["restricted"]["unweighted_accuracy"] for name in shared])
-    counts = {len(runs) for runs in seeds.values()}
-    if counts == {1}:
-        spread = "mean"
-    else:  # every seed's figure, so a reader sees how far chance alone moves them
+    spread = "mean"
+    if any(len(runs) > 1 for runs in seeds.values()):  # every seed's figure: how far chance alone moves them
         spread = "mean over seeds: " + ", ".join(
             f"{corpus(name).name} " + "/".join(f"{100 * m['restricted']['unweighted_accuracy']:.1f}"
                                                 for m in seeds[name]) + "%" for name in shared)
