@@ -78,3 +78,19 @@ def test_the_shipped_system_is_tabled_with_its_six_folds_calibration_and_risk_co
     assert risk.endswith(f"0.40: {at['coverage']:.0%} / {at['accuracy_answered']:.0%}, held back "
                          f"{at['accuracy_held_back']:.0%} |")
     assert any(line.startswith("| RAVDESS 6-fold |") for line in table.splitlines())
+
+
+def test_a_recipe_run_on_several_seeds_is_summarized_over_them(tmp_path):
+    out = tmp_path / "results"
+    runs = {system: _calibrated_metrics(k, held_out=True)
+            for k, system in enumerate(("shipped", "shipped_seed1", "shipped_seed2", "multi"))}
+    for system, metrics in runs.items():
+        (out / system / "tess").mkdir(parents=True)
+        (out / system / "tess" / "metrics.json").write_text(json.dumps(metrics))
+    table = bench_corpora.write_readme(bench_corpora.collect(out), out)
+    summary = [line for line in table.splitlines() if line.startswith("| shipped | tess | 3 |")]
+    ua = [runs[s]["restricted"]["unweighted_accuracy"] for s in ("shipped", "shipped_seed1", "shipped_seed2")]
+    assert len(summary) == 1 and f"| {np.mean(ua):.1%} ± {np.std(ua, ddof=1):.1%} |" in summary[0]
+    eces = [runs[s]["calibration"]["after"]["ece"] for s in ("shipped", "shipped_seed1", "shipped_seed2")]
+    assert summary[0].endswith(f"| {min(eces):.3f}–{max(eces):.3f} |")
+    assert not any(line.startswith("| multi | tess | ") and " ± " in line for line in table.splitlines())
