@@ -22,8 +22,6 @@ convention) and on all 8:
 - `shipped_seed1`: `shipped` with seed 1 (other weights, batches, augmentations and 4 other validation speakers):
   how far the held-out figures move by chance, the noise that a bar on them has to clear.
 - `shipped_seed2`: `shipped` with seed 2, a third draw of that noise.
-- `shipped_soft`, `shipped_soft_seed1`, `shipped_soft_seed2`: `shipped` with calm and neutral sharing 0.3 of each
-  other's targets (`Recipe.shared_targets`), seeds 0-2: a candidate (docs/preregistration.md).
 - `ravdess_only_mfcc`: the RAVDESS-only recipe with `multi_mfcc`'s front end (`python -m train --protocol full
   --features mfcc` on RAVDESS alone), trained once and scored on each held-out corpus: how much of `multi_mfcc`'s
   gain is the front end alone.
@@ -54,12 +52,6 @@ SYSTEMS = {
 SYSTEMS["shipped"] = [*SYSTEMS["multi_mfcc"], "--validation-actors", "4"]
 SYSTEMS["shipped_seed1"] = [*SYSTEMS["shipped"], "--seeds", "1"]
 SYSTEMS["shipped_seed2"] = [*SYSTEMS["shipped"], "--seeds", "2"]
-SOFT_CALM_NEUTRAL = {"shared_targets": {"calm": {"neutral": 0.3}, "neutral": {"calm": 0.3}}}
-SYSTEMS["shipped_soft"] = SYSTEMS["shipped"]
-SYSTEMS["shipped_soft_seed1"] = SYSTEMS["shipped_seed1"]
-SYSTEMS["shipped_soft_seed2"] = SYSTEMS["shipped_seed2"]
-# Recipe settings that have no command-line option, by system.
-RECIPES = {name: SOFT_CALM_NEUTRAL for name in SYSTEMS if name.startswith("shipped_soft")}
 SIX_FOLD_SYSTEMS = ("shipped",)
 
 
@@ -69,7 +61,7 @@ def run_loco(system: str, sources: list[str], held_out: str, output: Path) -> di
 
     args = [arg for source in sources for arg in ("--data", source)]
     runs = train([*args, "--protocol", "loco", "--fold", held_out, *SYSTEMS[system], "--output-dir",
-                  str(output), "--resume"], recipe=RECIPES.get(system))
+                  str(output), "--resume"])
     return runs[held_out]
 
 
@@ -79,7 +71,7 @@ def run_six_folds(system: str, sources: list[str], output: Path) -> dict:
 
     args = [arg for source in sources for arg in ("--data", source)]
     train([*args, "--protocol", "emobox", "--fold", "all", *SYSTEMS[system], "--output-dir", str(output),
-           "--resume"], recipe=RECIPES.get(system))
+           "--resume"])
     return json.loads((output / "summary.json").read_text())
 
 

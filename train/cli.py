@@ -187,8 +187,7 @@ def finished_run(run_dir: Path, recipe: Recipe, splits, id2label: dict[int, str]
     return metrics if same else None
 
 
-def main(argv=None, recipe: dict | None = None) -> dict:
-    """Run the command line `argv`; `recipe` sets `Recipe` fields that have no option (for Python callers)."""
+def main(argv=None) -> dict:
     args = parse_args(argv)
     if args.push_to_hub:  # a missing token should stop the run before the download and the training
         from ser.hub import HubError, hub_token
@@ -202,7 +201,7 @@ def main(argv=None, recipe: dict | None = None) -> dict:
         average_last_epochs=args.average_last_epochs, augment_probability=args.augment_probability,
         augment=tuple(name for name in AUGMENTATIONS if name not in args.no_augment), workers=args.workers,
         balance=args.balance, epoch_clips=args.epoch_clips,
-        model=model_config(args), **(recipe or {}),
+        model=model_config(args),
     )
     dataset = corpora.load_corpora(parse_sources(args.data), hub_columns=parse_mapping(args.hub_columns))
     id2label = dict(enumerate(RAVDESS_EMOTIONS))

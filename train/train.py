@@ -49,8 +49,6 @@ class Recipe:
             statistics recomputed (stochastic weight averaging); 0 keeps the last epoch. None: a quarter of
             `epochs`. Late epochs swing by several points on unseen speakers, and their average costs nothing.
         class_weights: weight the loss by inverse class frequency.
-        shared_targets: label -> {other label: share}: each clip of `label` puts `share` of its target on `other`
-            (soft targets for near-synonyms, such as RAVDESS's calm and neutral); empty: one-hot targets.
         seed: seeds the weights, the batches and the augmentation.
         workers: processes that augment the next batches while the model trains; each count draws its own
             (repeatable) augmentations.
@@ -68,7 +66,6 @@ class Recipe:
     epoch_clips: int | None = None
     average_last_epochs: int | None = None
     class_weights: bool = True
-    shared_targets: dict = field(default_factory=dict)
     seed: int = 0
     workers: int = 2
     model: dict = field(default_factory=dict)
@@ -216,24 +213,6 @@ def corpus_counts(split) -> dict[str, dict[str, int]]:
             for c in sorted(set(corpora.tolist()))}
 
 
-def soft_targets(shared_targets: dict, label2id: dict[str, int]) -> torch.Tensor:
-    """Row i: the target distribution of a clip labelled i (the identity, less the shares moved to other labels)."""
-    targets = torch.eye(len(label2id))
-    for label, shares in shared_targets.items():
-        for other, share in shares.items():
-            targets[label2id[label], label2id[other]] += share
-            targets[label2id[label], label2id[label]] -= share
-    return targets
-
-
-def soft_cross_entropy(logits, labels, targets, weights=None):
-    """Cross-entropy against each label's row of `targets`, averaged with the class weights as
-    `torch.nn.functional.cross_entropy` averages hard labels (identity targets give exactly its value)."""
-    per_clip = -(targets[labels] * torch.log_softmax(logits, dim=-1)).sum(-1)
-    clip_weights = weights[labels] if weights is not None else torch.ones_like(per_clip)
-    return (per_clip * clip_weights).sum() / clip_weights.sum()
-
-
 def build(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str]):
     """The model (normalization fitted on the training split) and the Trainer that fits it; the weight average,
     if the recipe keeps one."""
@@ -248,13 +227,11 @@ def build(splits, recipe: Recipe, output_dir: Path, id2label: dict[int, str]):
     weights = torch.tensor(len(counts) * counts.sum() / np.maximum(counts, 1) / len(counts) ** 2, dtype=torch.float32)
     train_accuracy = TrainAccuracy()
 
-    targets = soft_targets(recipe.shared_targets, config.label2id)
-
     def loss_fn(outputs, labels, num_items_in_batch=None):
         if torch.is_grad_enabled():  # a training step; evaluation scores its loss under no_grad
             train_accuracy.update(outputs.logits.detach(), labels)
-        return soft_cross_entropy(outputs.logits, labels, targets.to(outputs.logits.device),
-                                  weights.to(outputs.logits.device) if recipe.class_weights else None)
+        return torch.nn.functional.cross_entropy(
+            outputs.logits, labels, weight=weights.to(outputs.logits.device) if recipe.class_weights else None)
 
     metric = evaluate.load(METRICS_MODULE)
 
