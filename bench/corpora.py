@@ -22,6 +22,7 @@ convention) and on all 8:
 - `shipped_seed1`: `shipped` with seed 1 (other weights, batches, augmentations and 4 other validation speakers):
   how far the held-out figures move by chance, the noise that a bar on them has to clear.
 - `shipped_seed2`: `shipped` with seed 2, a third draw of that noise.
+- `shipped_seed3`, `shipped_seed4`: `shipped` with seeds 3 and 4, so the over-seeds figures rest on five draws.
 - `ravdess_only_mfcc`: the RAVDESS-only recipe with `multi_mfcc`'s front end (`python -m train --protocol full
   --features mfcc` on RAVDESS alone), trained once and scored on each held-out corpus: how much of `multi_mfcc`'s
   gain is the front end alone.
@@ -52,6 +53,8 @@ SYSTEMS = {
 SYSTEMS["shipped"] = [*SYSTEMS["multi_mfcc"], "--validation-actors", "4"]
 SYSTEMS["shipped_seed1"] = [*SYSTEMS["shipped"], "--seeds", "1"]
 SYSTEMS["shipped_seed2"] = [*SYSTEMS["shipped"], "--seeds", "2"]
+SYSTEMS["shipped_seed3"] = [*SYSTEMS["shipped"], "--seeds", "3"]
+SYSTEMS["shipped_seed4"] = [*SYSTEMS["shipped"], "--seeds", "4"]
 SIX_FOLD_SYSTEMS = ("shipped",)
 
 
