@@ -10,6 +10,7 @@ corpora named in the checkpoint's `training_data`.
 from __future__ import annotations
 
 import json
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -357,6 +358,12 @@ def _calibration_row(name: str, calibration: dict | None, thresholds: list[dict]
             f"| {_answered(thresholds)} |")
 
 
+def _seed_spread(values: list[float]) -> str:
+    """Mean ± standard deviation (n - 1) of fractions, in percent."""
+    mean = f"{100 * statistics.mean(values):.1f}%"
+    return f"{mean} ± {100 * statistics.stdev(values):.1f}" if len(values) > 1 else mean
+
+
 def _trade_off(ours: RecipeResults, baseline: RecipeResults, baseline_name: str) -> list[str]:
     """One sentence on what the recipe gains or loses against the baseline, on RAVDESS's actors and held out."""
     six_fold = 100 * (ours.six_fold["unweighted_accuracy"]["mean"]
@@ -368,10 +375,10 @@ def _trade_off(ours: RecipeResults, baseline: RecipeResults, baseline_name: str)
     held_out = 100 * _mean([_mean([m["restricted"]["unweighted_accuracy"] for m in seeds[name]])
                             - baseline.held_out[name]["restricted"]["unweighted_accuracy"] for name in shared])
     spread = "mean"
-    if any(len(runs) > 1 for runs in seeds.values()):  # every seed's figure: how far chance alone moves them
-        spread = "mean over seeds: " + ", ".join(
-            f"{corpus(name).name} " + "/".join(f"{100 * m['restricted']['unweighted_accuracy']:.1f}"
-                                                for m in seeds[name]) + "%" for name in shared)
+    if any(len(runs) > 1 for runs in seeds.values()):  # how far chance alone moves them: the spread over seeds
+        spread = f"mean ± std over {max(len(runs) for runs in seeds.values())} seeds: " + ", ".join(
+            f"{corpus(name).name} {_seed_spread([m['restricted']['unweighted_accuracy'] for m in seeds[name]])}"
+            for name in shared)
     return [f"Difference from the {baseline_name} column: {six_fold:+.1f} points of UA on RAVDESS's unseen actors, "
             f"{held_out:+.1f} points on the held-out corpora ({spread}).", ""]
 
