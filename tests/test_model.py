@@ -33,7 +33,6 @@ def test_default_labels_are_ravdess_emotions_in_official_order():
     {"encoder": "cnn1d", "deltas": False, "channels": [32, 64]},
     {"trim_silence_db": None, "window_seconds": 4.0},
     {"pooling": "attention", "features": "mfcc", "n_mfcc": 13, "channels": [8, 16, 32]},
-    {"mixstyle_probability": 1.0, "mixstyle_blocks": 3},
 ])
 def test_variants_are_one_config_away_and_train(variant):
     model = ser.SERForAudioClassification(ser.SERConfig(**variant))
@@ -56,8 +55,7 @@ def test_stats_pooling_keeps_a_small_spread_around_a_large_mean():
 
 
 def test_invalid_config_values_are_refused():
-    for bad in ({"features": "chroma"}, {"encoder": "transformer"}, {"pooling": "max"}, {"mixstyle_probability": 2.0},
-                {"mixstyle_alpha": 0.0}, {"mixstyle_blocks": 5}):
+    for bad in ({"features": "chroma"}, {"encoder": "transformer"}, {"pooling": "max"}):
         with pytest.raises(ValueError):
             ser.SERConfig(**bad)
 
@@ -244,32 +242,6 @@ def test_checkpoints_saved_under_the_old_model_type_still_load(random_checkpoint
         for old in (AutoModelForAudioClassification.from_pretrained(tmp_path / "old"), ser.load_model(tmp_path / "old")):
             assert isinstance(old, ser.SERForAudioClassification)
             assert torch.equal(old.eval()(wave).logits, expected)
-
-
-def test_mixstyle_mixes_each_clips_statistics_with_the_batchs_only_while_training():
-    from ser.modeling_ser import MixStyle
-
-    torch.manual_seed(0)
-    x = torch.randn(8, 4, 10, 20) * torch.arange(1.0, 9.0)[:, None, None, None] + torch.arange(8.0)[:, None, None, None]
-    mix = MixStyle(ser.SERConfig(mixstyle_probability=1.0))
-    mixed = mix(x)
-    means, mixed_means = x.mean((2, 3)), mixed.mean((2, 3))
-    assert not torch.allclose(mixed_means, means, atol=1e-2)  # clips took on other clips' statistics
-    assert (mixed_means >= means.min(0).values - 1e-4).all() and (mixed_means <= means.max(0).values + 1e-4).all()
-    normalized = (x - x.mean((2, 3), keepdim=True)) / x.std((2, 3), keepdim=True, correction=0)
-    mixed_normalized = (mixed - mixed.mean((2, 3), keepdim=True)) / mixed.std((2, 3), keepdim=True, correction=0)
-    assert torch.allclose(mixed_normalized, normalized, atol=1e-3)  # the content of each map is kept
-    assert torch.equal(mix.eval()(x), x)
-    assert torch.equal(MixStyle(ser.SERConfig()).train()(x), x)  # probability 0: off
-
-
-def test_mixstyle_leaves_inference_and_the_weights_unchanged():
-    torch.manual_seed(0)
-    plain = ser.SERForAudioClassification(ser.SERConfig()).eval()
-    mixing = ser.SERForAudioClassification(ser.SERConfig(mixstyle_probability=1.0)).eval()
-    mixing.load_state_dict(plain.state_dict())  # strict: the same parameters under the same names
-    waves = torch.randn(3, 30000) * 0.1
-    assert torch.equal(mixing(waves).logits, plain(waves).logits)
 
 
 @pytest.mark.parametrize("freq_mask_param, time_mask_param", [(8, 20), (0, 20), (8, 0)])

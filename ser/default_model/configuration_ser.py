@@ -49,12 +49,6 @@ class SERConfig(PreTrainedConfig):
         freq_mask_param (`int`, defaults to 8): widest frequency mask, in coefficients (0: no frequency mask).
         time_mask_param (`int`, defaults to 20): widest time mask, in frames (0: no time mask).
         num_masks (`int`, defaults to 1): number of masks of each kind.
-        mixstyle_probability (`float`, defaults to 0.0):
-            While training, the chance that a batch mixes each clip's per-channel feature statistics with another
-            clip's after the first `mixstyle_blocks` conv blocks (MixStyle, Zhou et al. 2021), so the network
-            learns less of a corpus's or a voice's "style". 0 turns it off; inference never mixes.
-        mixstyle_alpha (`float`, defaults to 0.1): the mixing weight is drawn from Beta(alpha, alpha).
-        mixstyle_blocks (`int`, defaults to 2): how many of the first conv blocks are followed by the mixing.
         test_time_speeds (`list[float]`, defaults to `[]`):
             At inference (eval mode) also score the clip played at each of these speeds (resampled, so tempo
             and pitch move together) and average the class probabilities with the clip's own; training is
@@ -97,9 +91,6 @@ class SERConfig(PreTrainedConfig):
         freq_mask_param=8,
         time_mask_param=20,
         num_masks=1,
-        mixstyle_probability=0.0,
-        mixstyle_alpha=0.1,
-        mixstyle_blocks=2,
         test_time_speeds=(),
         calibration_temperature=1.0,
         confidence_threshold=0.0,
@@ -135,12 +126,6 @@ class SERConfig(PreTrainedConfig):
         self.freq_mask_param = freq_mask_param
         self.time_mask_param = time_mask_param
         self.num_masks = num_masks
-        if not (0.0 <= mixstyle_probability <= 1.0 and mixstyle_alpha > 0 and 0 <= mixstyle_blocks <= len(channels)):
-            raise ValueError(f"mixstyle_probability must lie in [0, 1], mixstyle_alpha be positive and mixstyle_blocks "
-                             f"at most len(channels); got {mixstyle_probability}, {mixstyle_alpha}, {mixstyle_blocks}")
-        self.mixstyle_probability = float(mixstyle_probability)
-        self.mixstyle_alpha = float(mixstyle_alpha)
-        self.mixstyle_blocks = mixstyle_blocks
         if not calibration_temperature > 0:
             raise ValueError(f"calibration_temperature must be positive, got {calibration_temperature}")
         self.calibration_temperature = float(calibration_temperature)

@@ -147,31 +147,6 @@ class ConvBlock(nn.Sequential):
         )
 
 
-class MixStyle(nn.Module):
-    """While training, with probability `config.mixstyle_probability` per batch, gives each clip's feature map the
-    per-channel mean and standard deviation (over frequency and time) of a mix of its own and another clip's,
-    with a Beta(alpha, alpha) weight; the identity otherwise and in eval mode."""
-
-    def __init__(self, config: SERConfig):
-        super().__init__()
-        self.probability = config.mixstyle_probability
-        self.alpha = config.mixstyle_alpha
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or x.shape[0] < 2 or not torch.rand(()).item() < self.probability:
-            return x
-        dims = tuple(range(2, x.dim()))
-        # Statistics without gradient, as in the paper: the network is not taught to steer them.
-        mean = x.mean(dims, keepdim=True).detach()
-        std = (x.var(dims, keepdim=True, correction=0) + 1e-6).sqrt().detach()
-        shape = (x.shape[0],) + (1,) * (x.dim() - 1)
-        weight = torch.distributions.Beta(self.alpha, self.alpha).sample(shape).to(x)
-        other = torch.randperm(x.shape[0], device=x.device)
-        mixed_mean = weight * mean + (1 - weight) * mean[other]
-        mixed_std = weight * std + (1 - weight) * std[other]
-        return (x - mean) / std * mixed_std + mixed_mean
-
-
 class TimePooling(nn.Module):
     """(batch, channels, frames) -> (batch, output_size)."""
 
@@ -257,7 +232,6 @@ class SERForAudioClassification(SERPreTrainedModel):
             blocks.append(ConvBlock(dims, in_channels, out_channels, config.kernel_size, config.dropout / 2))
             in_channels = out_channels
         self.encoder = nn.Sequential(*blocks)
-        self.mix_style = MixStyle(config)
         self.pooling = TimePooling(config, in_channels) if dims == 2 else None
         pooled = self.pooling.output_size if dims == 2 else in_channels
         self.classifier = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(pooled, config.num_labels))
@@ -271,10 +245,7 @@ class SERForAudioClassification(SERPreTrainedModel):
         if self.config.encoder == "cnn1d":
             # Average over time, then convolve along the feature vector, as the classic MFCC models did.
             return self.encoder(x.mean(-1).flatten(1).unsqueeze(1)).mean(-1)
-        for index, block in enumerate(self.encoder):
-            x = block(x)
-            if index < self.config.mixstyle_blocks:
-                x = self.mix_style(x)
+        x = self.encoder(x)
         return self.pooling(x.mean(2))  # the frequency rows the blocks leave are averaged
 
     def forward(self, input_values, attention_mask=None, labels=None, **kwargs) -> SequenceClassifierOutput:
