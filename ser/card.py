@@ -360,7 +360,7 @@ def _calibration_row(name: str, calibration: dict | None, thresholds: list[dict]
 
 def _seed_spread(values: list[float]) -> str:
     """Mean ± standard deviation (n - 1) of fractions, in percent."""
-    mean = f"{100 * statistics.mean(values):.1f}%"
+    mean = _pct(statistics.mean(values))
     return f"{mean} ± {100 * statistics.stdev(values):.1f}" if len(values) > 1 else mean
 
 
