@@ -42,8 +42,7 @@ class SERConfig(PreTrainedConfig):
         kernel_size (`int`, defaults to 3): convolution kernel size.
         pooling (`str`, defaults to `"stats"`):
             How the CNN's frame sequence becomes one vector: `"mean"`, `"stats"` (mean and standard
-            deviation), `"attention"` (attentive statistics) or `"gru"` (bidirectional GRU, then mean).
-        rnn_hidden_size (`int`, defaults to 64): hidden size per direction for `pooling="gru"`.
+            deviation) or `"attention"` (attentive statistics).
         dropout (`float`, defaults to 0.1): dropout before the classifier, and half of it after each block.
         spec_augment (`bool`, defaults to `True`): mask random bands and frames while training.
         freq_mask_param (`int`, defaults to 8): widest frequency mask, in coefficients (0: no frequency mask).
@@ -85,7 +84,6 @@ class SERConfig(PreTrainedConfig):
         channels=(32, 64, 128, 256),
         kernel_size=3,
         pooling="stats",
-        rnn_hidden_size=64,
         dropout=0.1,
         spec_augment=True,
         freq_mask_param=8,
@@ -103,8 +101,8 @@ class SERConfig(PreTrainedConfig):
             raise ValueError(f"features must be 'mfcc' or 'logmel', got {features!r}")
         if encoder not in ("cnn2d", "cnn1d"):
             raise ValueError(f"encoder must be 'cnn2d' or 'cnn1d', got {encoder!r}")
-        if pooling not in ("mean", "stats", "attention", "gru"):
-            raise ValueError(f"pooling must be 'mean', 'stats', 'attention' or 'gru', got {pooling!r}")
+        if pooling not in ("mean", "stats", "attention"):
+            raise ValueError(f"pooling must be 'mean', 'stats' or 'attention', got {pooling!r}")
         self.sampling_rate = sampling_rate
         self.window_seconds = window_seconds
         self.trim_silence_db = trim_silence_db
@@ -120,7 +118,6 @@ class SERConfig(PreTrainedConfig):
         self.channels = list(channels)
         self.kernel_size = kernel_size
         self.pooling = pooling
-        self.rnn_hidden_size = rnn_hidden_size
         self.dropout = dropout
         self.spec_augment = spec_augment
         self.freq_mask_param = freq_mask_param

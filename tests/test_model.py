@@ -29,7 +29,6 @@ def test_default_labels_are_ravdess_emotions_in_official_order():
     {"features": "mfcc", "n_mels": 64, "deltas": True, "channels": [24, 48, 96, 192]},
     {"pooling": "mean"},
     {"pooling": "attention"},
-    {"pooling": "gru"},
     {"encoder": "cnn1d", "deltas": False, "channels": [32, 64]},
     {"trim_silence_db": None, "window_seconds": 4.0},
     {"pooling": "attention", "features": "mfcc", "n_mfcc": 13, "channels": [8, 16, 32]},

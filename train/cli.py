@@ -72,7 +72,7 @@ def parse_args(argv=None):
                         "no deltas: the RAVDESS-only recipe)")
     p.add_argument("--model-config", default="",
                    help="any other SERConfig values as JSON, e.g. '{\"encoder\": \"cnn1d\"}' (the 1-D CNN over "
-                        "time-averaged features), '{\"pooling\": \"attention\"}' (or mean, stats, gru), "
+                        "time-averaged features), '{\"pooling\": \"attention\"}' (or mean, stats), "
                         "'{\"channels\": [16, 32, 64], \"test_time_speeds\": [0.9, 1.1]}'")
     p.add_argument("--push-to-hub", metavar="USER/NAME", help="upload the trained model (protocol full) to the Hub")
     return p.parse_args(argv)

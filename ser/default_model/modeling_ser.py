@@ -155,17 +155,11 @@ class TimePooling(nn.Module):
         self.kind = config.pooling
         if self.kind == "attention":
             self.attention = nn.Sequential(nn.Conv1d(channels, channels // 2, 1), nn.Tanh(), nn.Conv1d(channels // 2, 1, 1))
-        if self.kind == "gru":
-            self.gru = nn.GRU(channels, config.rnn_hidden_size, batch_first=True, bidirectional=True)
-        self.output_size = {"mean": channels, "stats": 2 * channels, "attention": 2 * channels}.get(
-            self.kind, 2 * config.rnn_hidden_size
-        )
+        self.output_size = channels if self.kind == "mean" else 2 * channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.kind == "mean":
             return x.mean(-1)
-        if self.kind == "gru":
-            return self.gru(x.transpose(1, 2))[0].mean(1)
         weights = self.attention(x).softmax(-1) if self.kind == "attention" else None
         mean = x.mean(-1) if weights is None else (x * weights).sum(-1)
         # Centred, not E[x^2] - mean^2: over few frames that difference is mostly rounding error.
@@ -194,9 +188,6 @@ class SERPreTrainedModel(PreTrainedModel):
             nn.init.zeros_(module.bias)
             module.running_mean.zero_()
             module.running_var.fill_(1.0)
-        elif isinstance(module, nn.GRU):
-            for name, param in module.named_parameters():
-                (nn.init.orthogonal_ if "weight" in name else nn.init.zeros_)(param)
         elif isinstance(module, SERFrontEnd):
             module.feature_mean.zero_()
             module.feature_std.fill_(1.0)
