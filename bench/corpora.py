@@ -23,8 +23,6 @@ convention) and on all 8:
   how far the held-out figures move by chance, the noise that a bar on them has to clear.
 - `shipped_seed2`: `shipped` with seed 2, a third draw of that noise.
 - `shipped_seed3`, `shipped_seed4`: `shipped` with seeds 3 and 4, so the over-seeds figures rest on five draws.
-- `shipped_fmask16`, `shipped_fmask16_seed1`, `shipped_fmask16_seed2`: `shipped` with a frequency mask up to 16
-  cepstral coefficients wide, not 8, seeds 0-2: a candidate (docs/preregistration.md).
 - `ravdess_only_mfcc`: the RAVDESS-only recipe with `multi_mfcc`'s front end (`python -m train --protocol full
   --features mfcc` on RAVDESS alone), trained once and scored on each held-out corpus: how much of `multi_mfcc`'s
   gain is the front end alone.
@@ -57,9 +55,6 @@ SYSTEMS["shipped_seed1"] = [*SYSTEMS["shipped"], "--seeds", "1"]
 SYSTEMS["shipped_seed2"] = [*SYSTEMS["shipped"], "--seeds", "2"]
 SYSTEMS["shipped_seed3"] = [*SYSTEMS["shipped"], "--seeds", "3"]
 SYSTEMS["shipped_seed4"] = [*SYSTEMS["shipped"], "--seeds", "4"]
-for seed in ("", "_seed1", "_seed2"):
-    SYSTEMS[f"shipped_fmask16{seed}"] = [*SYSTEMS[f"shipped{seed}"], "--model-config",
-                                         '{"n_mels": 64, "freq_mask_param": 16}']
 SIX_FOLD_SYSTEMS = ("shipped",)
 
 
